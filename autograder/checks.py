@@ -1,0 +1,147 @@
+"""Comparison helpers for hidden suites: every failure message has one form.
+
+    <what was checked> on <input shapes and notable values>: <what went wrong>
+      expected: <a few numbers>   got: <a few numbers>
+      max abs error 3.1e-01, max rel error 1.0e+00 (tolerance: rel 1e-04, abs 1e-06)
+      hint: <the misconception, when the student's result matches a known mistaken formula>
+
+Tolerances accept a correct implementation that computes in float32 internally (relative error
+about 1e-6 after a few hundred operations) and reject real bugs (relative errors near 1).
+"""
+from __future__ import annotations
+
+import zlib
+from typing import Mapping
+
+import numpy as np
+
+RTOL = 1e-4
+ATOL = 1e-6      # scaled by the largest expected magnitude when that is above 1
+
+
+class Mismatch(AssertionError):
+    """A graded check failed; the message is written for the student."""
+
+
+def case_rng(*key) -> np.random.Generator:
+    """A generator seeded from `key` (e.g. ("mlp.linear", 3)): same inputs on every run."""
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
+
+
+def describe_inputs(inputs: Mapping[str, object]) -> str:
+    """'x (4, 3), W (5, 3), lr=0.1' — shapes of arrays, values of small things."""
+    parts = []
+    for name, value in inputs.items():
+        shape = getattr(value, "shape", None)
+        if shape is not None and len(shape) > 0:
+            parts.append(f"{name} {tuple(shape)}")
+        elif isinstance(value, dict):
+            parts.append(f"{name} {{{', '.join(value)}}}")
+        else:
+            parts.append(f"{name}={_short(value)}")
+    return ", ".join(parts)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _numbers(a: np.ndarray, n: int = 4) -> str:
+    flat = np.asarray(a, dtype=np.float64).ravel()
+    shown = ", ".join(f"{v:.6g}" for v in flat[:n])
+    return f"[{shown}{', ...' if flat.size > n else ''}]" if np.ndim(a) else shown
+
+
+def as_array(got, check: str, where: str) -> np.ndarray:
+    """The student's result as a float64 array, or Mismatch if it is not numeric data."""
+    if hasattr(got, "detach") and hasattr(got, "numpy"):   # a torch tensor
+        got = got.detach().numpy()
+    if isinstance(got, (bool, np.bool_)) or got is None or isinstance(got, (str, dict, tuple)):
+        raise Mismatch(f"{check} on {where}: expected numbers, got {type(got).__name__} {_short(got)}")
+    try:
+        array = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise Mismatch(f"{check} on {where}: expected numbers, got {type(got).__name__}") from None
+    return array
+
+
+def assert_close(got, expected, *, check: str, inputs: Mapping[str, object],
+                 rtol: float = RTOL, atol: float = ATOL,
+                 mistakes: Mapping[str, object] = {}) -> None:
+    """Fail with a student-readable message unless `got` matches `expected` elementwise.
+
+    `expected` is computed by the grader (from torch). `mistakes` maps a hint (naming the
+    misconception and the exam question) to what that mistaken formula returns on the same
+    input; the first that `got` matches is added to the message.
+    """
+    where = describe_inputs(inputs)
+    want = np.asarray(expected, dtype=np.float64)
+    have = as_array(got, check, where)
+    if have.shape != want.shape:
+        raise Mismatch(f"{check} on {where}: expected shape {want.shape}, got shape {have.shape}"
+                       + _hint(have, mistakes, rtol, atol))
+    scale = max(1.0, float(np.max(np.abs(want[np.isfinite(want)]), initial=0.0)))
+    tolerance = atol * scale + rtol * np.abs(want)
+    ok = _close(have, want, tolerance)
+    if ok.all():
+        return
+    finite = np.isfinite(have) & np.isfinite(want)
+    abs_err = np.abs(have - want)[finite]
+    rel_err = abs_err / np.maximum(np.abs(want[finite]), 1e-300)
+    bad = int((~ok).sum())
+    what = "non-finite values" if not np.isfinite(have).all() and np.isfinite(want).all() else "values differ"
+    message = (
+        f"{check} on {where}: {what} ({bad} of {want.size} entries)\n"
+        f"  expected: {_numbers(want)}   got: {_numbers(have)}\n"
+        f"  max abs error {abs_err.max(initial=0):.2e}, max rel error {rel_err.max(initial=0):.2e} "
+        f"(tolerance: rel {rtol:.0e}, abs {atol * scale:.0e})"
+    )
+    raise Mismatch(message + _hint(have, mistakes, rtol, atol))
+
+
+def _close(have: np.ndarray, want: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+    """Elementwise closeness; infinities must match exactly, nan matches nothing but nan."""
+    with np.errstate(invalid="ignore"):
+        near = np.abs(have - want) <= tolerance
+    same_special = (have == want) | (np.isnan(have) & np.isnan(want))
+    return near | same_special
+
+
+def _hint(have: np.ndarray, mistakes: Mapping[str, object], rtol: float, atol: float) -> str:
+    for hint, wrong in mistakes.items():
+        wrong = np.asarray(wrong, dtype=np.float64)
+        if wrong.shape == have.shape:
+            scale = max(1.0, float(np.max(np.abs(wrong[np.isfinite(wrong)]), initial=0.0)))
+            if _close(have, wrong, atol * scale + rtol * np.abs(wrong)).all():
+                return f"\n  hint: {hint}"
+    return ""
+
+
+def assert_unchanged(before: Mapping[str, object], after: Mapping[str, object], *, check: str) -> None:
+    """Fail if a function modified one of its inputs (arrays, dicts of arrays, numbers)."""
+    for name, value in before.items():
+        if not _same(value, after.get(name)):
+            raise Mismatch(f"{check}: the input {name} was modified; functions must not change "
+                           f"their inputs (work on a copy, or build a new array/dict)")
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(_same, a, b))
+    if hasattr(a, "detach"):
+        a = a.detach().numpy()
+    if hasattr(b, "detach"):
+        b = b.detach().numpy()
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.shape == b.shape and bool(
+            np.array_equal(a, b, equal_nan=True))
+    return a == b
+
+
+def assert_true(condition: bool, message: str) -> None:
+    """Fail with `message` (same form as above) unless `condition` holds."""
+    if not condition:
+        raise Mismatch(message)

@@ -1,0 +1,1 @@
+"""Isolation: the only way the grader reaches student code (see sandbox.py)."""

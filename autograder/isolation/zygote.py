@@ -1,0 +1,111 @@
+"""The warm parent: a fresh interpreter that imports numpy, torch and the probes once, then forks
+one sandboxed child per request, so no child pays interpreter or torch start-up.
+
+It never loads a hidden suite, a reference value or the rubric: a child forked from it has none
+of them in memory. It is started by sandbox.WarmParent with one end of a Unix socket pair as its
+control channel (the fd number is its only argument). Each request on that channel is a JSON
+spec plus two file descriptors passed with SCM_RIGHTS: the child's own socket and its output
+file. The reply is the child's pid. As a child subreaper it inherits every orphan a child leaves
+behind, so `sweep` can kill processes that escaped their process group.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+
+PR_SET_CHILD_SUBREAPER = 36
+PRELOADED_STDLIB = (
+    "abc", "bisect", "collections", "contextlib", "copy", "dataclasses", "enum", "functools",
+    "heapq", "itertools", "math", "numbers", "operator", "random", "re", "statistics",
+    "string", "time", "types", "typing", "warnings",
+)
+
+
+def preload() -> None:
+    """Import everything a child may need: after chroot it cannot read library files."""
+    import importlib
+
+    for name in PRELOADED_STDLIB:
+        importlib.import_module(name)
+    import numpy
+    import torch
+    import torch.distributions  # noqa: F401  (lazy in torch; probes and students use it)
+    import torch.nn.functional  # noqa: F401
+    import autograder.probes  # noqa: F401  (registers every probe)
+
+    numpy.zeros(1) @ numpy.zeros(1)
+    torch.set_num_threads(1)
+    torch.zeros(2, 2) @ torch.zeros(2, 2)
+
+
+def main(control_fd: int) -> None:
+    preload()
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the grader decides when we stop
+    control = socket.socket(fileno=control_fd)
+    control.sendall(b"R")
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 1 << 16, 2)
+        except OSError:
+            break
+        if not message:
+            break
+        request = json.loads(message)
+        if request["op"] == "sweep":
+            sweep(set(request["keep"]))
+            control.sendall(struct.pack(">i", 0))
+            continue
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            from autograder.isolation import child
+
+            child.run(request["spec"], socket.socket(fileno=fds[0]), fds[1])
+        for fd in fds:
+            os.close(fd)
+        control.sendall(struct.pack(">i", pid))
+    sweep(set())
+
+
+def sweep(keep: set[int]) -> None:
+    """Kill every descendant except the children in `keep` (orphans land on us as subreaper).
+
+    Killing an orphan can orphan its own children, which then land on us too: repeat until a
+    pass finds nothing.
+    """
+    import time
+
+    for _ in range(50):
+        orphans = [pid for pid, ppid in _processes() if ppid == os.getpid() and pid not in keep]
+        if not orphans:
+            return
+        for pid in orphans:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        time.sleep(0.01)
+
+
+def _processes():
+    """(pid, ppid) of every process visible in /proc."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    fields = stat.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            yield int(entry), int(fields[1])
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

@@ -1,0 +1,1 @@
+"""Probes for the autodiff suites (run inside the sandboxed child)."""

@@ -1,0 +1,1 @@
+"""Probes for the cnn suites (run inside the sandboxed child)."""

@@ -1,0 +1,1 @@
+"""Probes for the generative suites (run inside the sandboxed child)."""

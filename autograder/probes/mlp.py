@@ -1,0 +1,1 @@
+"""Probes for the mlp suites (run inside the sandboxed child)."""

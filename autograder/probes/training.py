@@ -1,0 +1,1 @@
+"""Probes for the training suites (run inside the sandboxed child)."""

@@ -1,0 +1,1 @@
+"""Report formats, one module each: terminal table, JSON (and, for a class, more)."""

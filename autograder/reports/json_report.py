@@ -1,0 +1,28 @@
+"""The JSON report of the CLI contract: one object per submission, a list for several."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from autograder.scoring import SubmissionScore
+
+
+def as_dict(score: SubmissionScore) -> dict:
+    return score.to_json()
+
+
+def write(scores: list[SubmissionScore], path: Path) -> None:
+    """Write one object for a single submission, else a list; atomically (rename)."""
+    data = as_dict(scores[0]) if len(scores) == 1 else [as_dict(s) for s in scores]
+    write_atomic(path, json.dumps(data, indent=1))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,92 @@
+"""The one place a score is computed: test outcomes -> questions -> parts -> track total -> /20.
+
+A question scores points × (weight of its passed tests / weight of all its tests). A question
+with no test in the suites scores 0 and says "not graded yet". A question of a numpy-only part
+whose module uses torch scores 0 or carries a warning, as the rubric's policy says.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from autograder.rubric import Rubric
+
+
+@dataclass
+class TestResult:
+    question: str
+    name: str
+    weight: float
+    passed: bool
+    message: str = ""
+
+
+@dataclass
+class QuestionScore:
+    id: str
+    part: int
+    title: str
+    points: float
+    max: float
+    status: str                  # "graded", "not graded yet", "numpy-only rule"
+    tests: list[TestResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SubmissionScore:
+    submission: str
+    track: str
+    total: float
+    max: float
+    on20: float
+    questions: list[QuestionScore]
+    parts: dict[str, dict[str, float]]
+    status: str                  # "graded", or "not graded: <why>" when nothing could be graded
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def score_submission(rubric: Rubric, track: str, submission_id: str, results: list[TestResult],
+                     graded: set[str], uses_torch: dict[str, str], problems: list[str],
+                     warnings: list[str]) -> SubmissionScore:
+    """Score one submission on `track` from its test results.
+
+    `graded` holds the ids of questions that have at least one test in the suites;
+    `uses_torch` maps a student module to how it reaches torch (see intake.torch_use).
+    """
+    by_question: dict[str, list[TestResult]] = {}
+    for r in results:
+        by_question.setdefault(r.question, []).append(r)
+    warnings = list(warnings)
+    questions = []
+    for q in rubric.questions_in(track):
+        tests = by_question.get(q.id, [])
+        total_weight = sum(t.weight for t in tests)
+        passed_weight = sum(t.weight for t in tests if t.passed)
+        points = q.points * passed_weight / total_weight if total_weight else 0.0
+        status, notes = ("graded", []) if q.id in graded else ("not graded yet", [])
+        offending = [m for m in q.modules if m in uses_torch]
+        if offending and rubric.part(q.part).numpy_only:
+            rule = (f"{m}.py uses torch ({uses_torch[m]}), but parts 1-4 are numpy only"
+                    for m in offending)
+            if rubric.torch_in_numpy_part == "zero":
+                points, status = 0.0, "numpy-only rule"
+                notes += [f"scored 0: {text}" for text in rule]
+            else:
+                notes += [f"warning: {text}" for text in rule]
+        questions.append(QuestionScore(q.id, q.part, q.title, round(points, 4), q.points,
+                                       status, tests, notes))
+        warnings += [f"Q{q.id}: {n}" for n in notes if n.startswith("warning")]
+    total = round(sum(q.points for q in questions), 4)
+    maximum = rubric.max_points(track)
+    parts = {}
+    for pid in rubric.tracks[track].parts:
+        mine = [q for q in questions if q.part == pid]
+        parts[str(pid)] = {"points": round(sum(q.points for q in mine), 4),
+                           "max": sum(q.max for q in mine)}
+    status = "graded" if results or not problems else "not graded: " + problems[0]
+    return SubmissionScore(submission_id, track, total, maximum, round(20 * total / maximum, 2),
+                           questions, parts, status, list(problems), warnings)

@@ -1,0 +1,100 @@
+"""Student skeletons from reference solutions: each solution region becomes a stub.
+
+A region is the lines from `### BEGIN SOLUTION` to `### END SOLUTION` (nbgrader's delimiters
+and nbgrader's rule: the whole region, delimiters included, is replaced by one stub line at the
+indentation of the BEGIN line). The stub names the exam question of the enclosing function,
+taken from the rubric:
+
+    raise NotImplementedError("Q1.3: implement output_layer_grads")
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from autograder.rubric import Rubric
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS_DIR = ROOT / "solutions"
+ASSIGNMENTS_DIR = ROOT / "assignments"
+
+
+def stub(question_id: str, qualname: str) -> str:
+    return f'raise NotImplementedError("Q{question_id}: implement {qualname}")'
+
+
+def _functions(source: str) -> list[tuple[int, int, str]]:
+    """(first line, last line, qualified name) of every function and method, innermost last."""
+    found = []
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found.append((child.lineno, child.end_lineno, prefix + child.name))
+                visit(child, prefix + child.name + ".")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, prefix + child.name + ".")
+
+    visit(ast.parse(source), "")
+    return found
+
+
+def regions(source: str, module: str, rubric: Rubric) -> list[tuple[int, int, str, str]]:
+    """(begin line, end line, qualname, question id) of every region, 1-based, in order."""
+    lines = source.splitlines()
+    functions = _functions(source)
+    found, begin = [], None
+    for number, line in enumerate(lines, start=1):
+        if BEGIN in line:
+            if begin is not None:
+                raise ValueError(f"{module}.py:{number}: nested {BEGIN}")
+            begin = number
+        elif END in line:
+            if begin is None:
+                raise ValueError(f"{module}.py:{number}: {END} without {BEGIN}")
+            enclosing = [f for f in functions if f[0] < begin <= f[1]]
+            if not enclosing:
+                raise ValueError(f"{module}.py:{begin}: solution region outside a function")
+            qualname = max(enclosing, key=lambda f: f[0])[2]
+            question = rubric.question_of(f"{module}.{qualname}")
+            if question is None:
+                raise ValueError(f"{module}.py:{begin}: region in {qualname}, which no rubric "
+                                 f"question lists under `functions`")
+            found.append((begin, number, qualname, question.id))
+            begin = None
+    if begin is not None:
+        raise ValueError(f"{module}.py:{begin}: {BEGIN} without {END}")
+    return found
+
+
+def make_skeleton(source: str, module: str, rubric: Rubric) -> str:
+    """The student skeleton of one solution module."""
+    lines = source.splitlines(keepends=True)
+    out, position = [], 0
+    for begin, end, qualname, qid in regions(source, module, rubric):
+        out.extend(lines[position:begin - 1])
+        indent = lines[begin - 1][: len(lines[begin - 1]) - len(lines[begin - 1].lstrip())]
+        out.append(f"{indent}{stub(qid, qualname)}\n")
+        position = end
+    out.extend(lines[position:])
+    return "".join(out)
+
+
+def expected_skeletons(rubric: Rubric, solutions: Path = SOLUTIONS_DIR) -> dict[str, str]:
+    """{"mlp.py": skeleton text, ...} for every rubric module."""
+    return {f"{m}.py": make_skeleton((solutions / f"{m}.py").read_text(encoding="utf-8"), m, rubric)
+            for m in rubric.modules}
+
+
+def write_skeletons(rubric: Rubric, solutions: Path = SOLUTIONS_DIR,
+                    assignments: Path = ASSIGNMENTS_DIR) -> list[str]:
+    """Rewrite assignments/<module>.py from solutions/; return the names that changed."""
+    changed = []
+    for name, text in expected_skeletons(rubric, solutions).items():
+        target = assignments / name
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8")
+            changed.append(name)
+    return changed

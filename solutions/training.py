@@ -1,0 +1,566 @@
+"""Part 2 — Neural network training (questions 2.1 to 2.8).
+
+Each exam question about training becomes a few small functions: early stopping, weight decay
+and dropout against overfitting (2.1); a stable learning rate and gradient clipping against
+divergence (2.2); perceptron and hinge losses (2.3); the sigmoid and vanishing gradients (2.4);
+Glorot initialisation (2.5); ReLU and dead units (2.6); minibatches (2.7); momentum and Adam
+(2.8). The hidden tests compare every result with PyTorch (autograd, torch.optim,
+torch.nn.utils, torch.linalg).
+
+Conventions (the whole kit follows them):
+- numpy only: importing torch here scores the questions of this module 0.
+- Arrays are float64 and batch first. A linear layer's weight is (out, in) and its bias (out,),
+  as in torch.nn.Linear, so a layer computes ``h @ W.T + b``.
+- Labels are integer class indices of shape (B,). Losses are means over the batch, and the
+  gradient functions return the gradient of that mean.
+- Randomness comes only from the ``rng`` argument (a ``numpy.random.Generator``), never from
+  ``np.random.*`` global state.
+- Parameters, gradients and optimiser state are dicts of arrays. No function modifies its
+  inputs (arrays, dicts or state): functions that update return new dicts.
+"""
+
+import numpy as np
+
+
+# ---------------------------------------------------------------------------------------------
+# Q2.1 — the dev loss goes up while the training loss goes down: overfitting
+# ---------------------------------------------------------------------------------------------
+
+def early_stopping(dev_losses, patience):
+    """Q2.1 — early stopping: the epoch whose parameters you keep.
+
+    Walk through the dev losses epoch by epoch. An epoch sets a new minimum when its loss is
+    strictly lower than every earlier loss (epoch 0 always does); the best epoch is the first
+    epoch that reached the current minimum. Training stops at the first epoch e with
+    e - best >= patience. If it never stops, the best epoch over the whole list is returned.
+
+    Args:
+        dev_losses: sequence of floats of length E >= 1, the dev loss after each epoch.
+        patience: int >= 0, how many epochs without a new minimum are tolerated.
+
+    Returns:
+        best: int in [0, E), index of the best epoch at the moment training stops.
+    """
+    ### BEGIN SOLUTION
+    best = 0
+    for epoch, loss in enumerate(dev_losses):
+        if loss < dev_losses[best]:
+            best = epoch
+        if epoch - best >= patience:
+            break
+    return best
+    ### END SOLUTION
+
+
+def l2_grad(params, grads, weight_decay):
+    """Q2.1 — gradient of the loss plus an L2 penalty (weight_decay / 2) * ||theta||^2.
+
+    This is what torch.optim.SGD(weight_decay=...) adds to every gradient: biases included.
+
+    Args:
+        params: dict name -> array, the parameters theta.
+        grads: dict with the same keys, arrays of the same shapes, dL/dtheta.
+        weight_decay: float >= 0.
+
+    Returns:
+        new_grads: a new dict, new_grads[k] = grads[k] + weight_decay * params[k] for every key.
+    """
+    ### BEGIN SOLUTION
+    return {k: grads[k] + weight_decay * params[k] for k in grads}
+    ### END SOLUTION
+
+
+def dropout(x, p, rng, train=True):
+    """Q2.1 — inverted dropout.
+
+    In training every element is kept independently with probability 1 - p and the kept ones
+    are scaled by 1 / (1 - p), so that the expected output equals x and nothing needs to change
+    at evaluation time. In evaluation (train=False) dropout is the identity.
+
+    Args:
+        x: array of any shape, float64.
+        p: float in [0, 1), the probability of DROPPING an element (as in torch).
+        rng: numpy.random.Generator, the only source of randomness.
+        train: bool, training mode (dropout applied) or evaluation mode (identity).
+
+    Returns:
+        out: array of x's shape, out = x * mask / (1 - p); a copy of x when train is False.
+        mask: float64 array of x's shape holding 1.0 (kept) or 0.0 (dropped); all ones when
+            train is False.
+    """
+    ### BEGIN SOLUTION
+    if not train:
+        return np.array(x, dtype=np.float64), np.ones(np.shape(x))
+    mask = (rng.random(np.shape(x)) >= p).astype(np.float64)
+    return x * mask / (1.0 - p), mask
+    ### END SOLUTION
+
+
+# ---------------------------------------------------------------------------------------------
+# Q2.2 — the training loss goes up: the steps are too large
+# ---------------------------------------------------------------------------------------------
+
+def max_stable_lr(H):
+    """Q2.2 — largest learning rate for which gradient descent converges on a quadratic loss.
+
+    For L(theta) = 1/2 theta^T H theta, one step multiplies the component of theta along an
+    eigenvector of H by (1 - lr * lambda). Every component shrinks iff |1 - lr * lambda| < 1 for
+    all eigenvalues, i.e. iff lr < 2 / lambda_max(H).
+
+    Args:
+        H: array of shape (D, D), symmetric positive definite (the Hessian).
+
+    Returns:
+        lr_max: float, 2 / lambda_max(H).
+    """
+    ### BEGIN SOLUTION
+    return float(2.0 / np.linalg.eigvalsh(H)[-1])
+    ### END SOLUTION
+
+
+def clip_grad_norm(grads, max_norm):
+    """Q2.2 — clip the global norm of all gradients, as torch.nn.utils.clip_grad_norm_.
+
+    The total norm is the L2 norm of all gradient entries of all keys taken together. When it
+    exceeds max_norm, every gradient is multiplied by max_norm / total_norm (so the new total
+    norm is max_norm); otherwise the gradients are unchanged.
+
+    Args:
+        grads: dict name -> array.
+        max_norm: float > 0.
+
+    Returns:
+        clipped: a new dict with the same keys and shapes.
+        total_norm: float, the global norm BEFORE clipping.
+    """
+    ### BEGIN SOLUTION
+    total_norm = float(np.sqrt(sum(np.sum(g ** 2) for g in grads.values())))
+    scale = max_norm / total_norm if total_norm > max_norm else 1.0
+    return {k: g * scale for k, g in grads.items()}, total_norm
+    ### END SOLUTION
+
+
+# ---------------------------------------------------------------------------------------------
+# Q2.3 — perceptron loss vs hinge loss
+# ---------------------------------------------------------------------------------------------
+
+def perceptron_loss(scores, y):
+    """Q2.3 — multiclass perceptron loss: mean over the batch of max_j s_j - s_y.
+
+    It is 0 as soon as the gold class has the highest score, however small the gap.
+
+    Args:
+        scores: array of shape (B, K), class scores.
+        y: int array of shape (B,), gold classes in [0, K).
+
+    Returns:
+        loss: float.
+    """
+    ### BEGIN SOLUTION
+    rows = np.arange(scores.shape[0])
+    return float(np.mean(scores.max(axis=1) - scores[rows, y]))
+    ### END SOLUTION
+
+
+def hinge_loss(scores, y, margin=1.0):
+    """Q2.3 — multiclass hinge loss: mean over the batch of max(0, margin + max_{j != y} s_j - s_y).
+
+    Unlike the perceptron loss, it stays positive until the gold score beats every other score
+    by at least the margin.
+
+    Args:
+        scores: array of shape (B, K), class scores, K >= 2.
+        y: int array of shape (B,), gold classes in [0, K).
+        margin: float >= 0.
+
+    Returns:
+        loss: float.
+    """
+    ### BEGIN SOLUTION
+    rows = np.arange(scores.shape[0])
+    others = scores.copy()
+    others[rows, y] = -np.inf
+    return float(np.mean(np.maximum(0.0, margin + others.max(axis=1) - scores[rows, y])))
+    ### END SOLUTION
+
+
+def perceptron_loss_grad(scores, y):
+    """Q2.3 — gradient of the mean perceptron loss with respect to the scores.
+
+    Per example the gradient is +1 at the argmax class and -1 at the gold class (so 0 when the
+    gold class is the argmax), divided by B. Inputs stay away from ties for the argmax.
+
+    Args:
+        scores: array of shape (B, K).
+        y: int array of shape (B,).
+
+    Returns:
+        dscores: float64 array of shape (B, K).
+    """
+    ### BEGIN SOLUTION
+    B = scores.shape[0]
+    rows = np.arange(B)
+    dscores = np.zeros(scores.shape)
+    dscores[rows, scores.argmax(axis=1)] += 1.0
+    dscores[rows, y] -= 1.0
+    return dscores / B
+    ### END SOLUTION
+
+
+def hinge_loss_grad(scores, y, margin=1.0):
+    """Q2.3 — subgradient of the mean hinge loss with respect to the scores.
+
+    Per example whose hinge is active (margin + max_{j != y} s_j - s_y > 0) the gradient is +1
+    at the best wrong class and -1 at the gold class; it is 0 for the other examples. The result
+    is divided by B. Inputs stay away from the kink and from ties.
+
+    Args:
+        scores: array of shape (B, K), K >= 2.
+        y: int array of shape (B,).
+        margin: float >= 0.
+
+    Returns:
+        dscores: float64 array of shape (B, K).
+    """
+    ### BEGIN SOLUTION
+    B = scores.shape[0]
+    rows = np.arange(B)
+    others = scores.copy()
+    others[rows, y] = -np.inf
+    rival = others.argmax(axis=1)
+    active = (margin + others[rows, rival] - scores[rows, y] > 0).astype(np.float64)
+    dscores = np.zeros(scores.shape)
+    dscores[rows, rival] += active
+    dscores[rows, y] -= active
+    return dscores / B
+    ### END SOLUTION
+
+
+# ---------------------------------------------------------------------------------------------
+# Q2.4 — the sigmoid saturates: gradients vanish in deep networks
+# ---------------------------------------------------------------------------------------------
+
+def sigmoid(x):
+    """Q2.4 — numerically stable logistic sigmoid 1 / (1 + exp(-x)).
+
+    Must be exact (as torch.sigmoid) for |x| up to 1e4 and raise nothing under
+    np.errstate(all="raise"): no overflow, no invalid value, no division by zero, and no
+    underflow either. The naive formula overflows exp(-x) for x very negative.
+
+    Args:
+        x: array of any shape, float64.
+
+    Returns:
+        s: float64 array of x's shape, values in [0, 1].
+    """
+    ### BEGIN SOLUTION
+    # exp(-|x|) never overflows; clipping |x| at 700 keeps it from underflowing (e^-700 ~ 1e-304,
+    # where the sigmoid is already 0 or 1 up to 1e-304).
+    e = np.exp(-np.minimum(np.abs(x), 700.0))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    ### END SOLUTION
+
+
+def sigmoid_grad(x):
+    """Q2.4 — derivative of the sigmoid, sigma'(x) = sigma(x) (1 - sigma(x)).
+
+    It is at most 1/4 (at x = 0) and vanishes as |x| grows: a saturated unit passes almost no
+    gradient back. Same stability requirement as sigmoid.
+
+    Args:
+        x: array of any shape, the PRE-activation (not sigma(x)).
+
+    Returns:
+        ds: float64 array of x's shape.
+    """
+    ### BEGIN SOLUTION
+    # sigma(x)(1 - sigma(x)) = e^-|x| / (1 + e^-|x|)^2, accurate on both sides.
+    e = np.exp(-np.minimum(np.abs(x), 700.0))
+    return e / (1.0 + e) ** 2
+    ### END SOLUTION
+
+
+def hidden_grad_norms(x, y, weights, biases, activation):
+    """Q2.4 — how the gradient's size changes from layer to layer of a deep MLP.
+
+    The network is h_0 = x, h_l = act(h_{l-1} @ W_l.T + b_l) for the hidden layers, and
+    logits = h_{L-1} @ W_L.T + b_L for the last (linear) layer. The loss is the mean
+    cross-entropy of the logits against y (F.cross_entropy). Compute the gradients by hand
+    (backpropagation) and return the Frobenius norm of dL/dh_l over the whole batch for every
+    hidden output h_l (after the activation). With sigmoid these norms shrink towards the input.
+
+    Args:
+        x: array of shape (B, D), the inputs.
+        y: int array of shape (B,), classes in [0, K).
+        weights: list of L arrays, weights[l] of shape (H_{l+1}, H_l); the last is (K, H_{L-1}).
+        biases: list of L arrays, biases[l] of shape (H_{l+1},).
+        activation: "sigmoid", "tanh" or "relu" (relu'(0) = 0, as torch).
+
+    Returns:
+        norms: list of L - 1 floats, ||dL/dh_1||, ..., ||dL/dh_{L-1}|| (input side first).
+    """
+    ### BEGIN SOLUTION
+    # Each activation with its derivative, written from the pre-activation a and the output h.
+    activations = {
+        "sigmoid": (sigmoid, lambda a, h: sigmoid_grad(a)),
+        "tanh": (np.tanh, lambda a, h: 1.0 - h ** 2),
+        "relu": (lambda a: np.maximum(a, 0.0), lambda a, h: (a > 0).astype(np.float64)),
+    }
+    act, act_grad = activations[activation]
+
+    hiddens, pre_activations = [x], []
+    for W, b in zip(weights[:-1], biases[:-1]):
+        pre_activations.append(hiddens[-1] @ W.T + b)
+        hiddens.append(act(pre_activations[-1]))
+    logits = hiddens[-1] @ weights[-1].T + biases[-1]
+
+    B = x.shape[0]
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    dlogits = shifted / shifted.sum(axis=1, keepdims=True)
+    dlogits[np.arange(B), y] -= 1.0
+    dlogits /= B
+
+    dh = dlogits @ weights[-1]
+    norms = [float(np.linalg.norm(dh))]
+    for l in range(len(weights) - 2, 0, -1):  # from dL/dh_{l+1} to dL/dh_l
+        da = dh * act_grad(pre_activations[l], hiddens[l + 1])
+        dh = da @ weights[l]
+        norms.append(float(np.linalg.norm(dh)))
+    return norms[::-1]
+    ### END SOLUTION
+
+
+# ---------------------------------------------------------------------------------------------
+# Q2.5 — initialising a deep tanh network
+# ---------------------------------------------------------------------------------------------
+
+def glorot_uniform(fan_in, fan_out, rng):
+    """Q2.5 — Glorot (Xavier) uniform initialisation of a linear layer's weight.
+
+    Entries are drawn i.i.d. from U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), so their
+    variance is 2 / (fan_in + fan_out): a compromise that keeps the variance of the activations
+    (forward) and of the gradients (backward) roughly constant across tanh layers.
+
+    Args:
+        fan_in: int, the layer's number of inputs.
+        fan_out: int, the layer's number of outputs.
+        rng: numpy.random.Generator (use rng.uniform).
+
+    Returns:
+        W: float64 array of shape (fan_out, fan_in), as torch.nn.Linear's weight.
+    """
+    ### BEGIN SOLUTION
+    bound = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-bound, bound, size=(fan_out, fan_in))
+    ### END SOLUTION
+
+
+def activation_stds(x, weights, activation="tanh"):
+    """Q2.5 — the spread of the activations, layer after layer, of a bias-free MLP.
+
+    Starting from h = x, every weight W gives a layer h <- act(h @ W.T). With a good
+    initialisation the stds stay of the same order; with too small (too large) weights they
+    collapse to 0 (tanh saturates at +-1).
+
+    Args:
+        x: array of shape (B, D).
+        weights: list of arrays, weights[l] of shape (H_{l+1}, H_l) with H_0 = D.
+        activation: "tanh", "sigmoid", "relu", or a callable applied elementwise.
+
+    Returns:
+        stds: list of len(weights) floats, the population std (ddof=0) over all B * H_{l+1}
+            entries of each layer's output h.
+    """
+    ### BEGIN SOLUTION
+    named = {"tanh": np.tanh, "sigmoid": sigmoid, "relu": lambda a: np.maximum(a, 0.0)}
+    act = named[activation] if isinstance(activation, str) else activation
+    stds = []
+    h = x
+    for W in weights:
+        h = act(h @ W.T)
+        stds.append(float(np.std(h)))
+    return stds
+    ### END SOLUTION
+
+
+# ---------------------------------------------------------------------------------------------
+# Q2.6 — ReLU: a gradient that does not saturate, but can be exactly 0
+# ---------------------------------------------------------------------------------------------
+
+def relu(x):
+    """Q2.6 — rectified linear unit, max(x, 0).
+
+    Args:
+        x: array of any shape, float64.
+
+    Returns:
+        out: float64 array of x's shape.
+    """
+    ### BEGIN SOLUTION
+    return np.maximum(x, 0.0)
+    ### END SOLUTION
+
+
+def relu_grad(x):
+    """Q2.6 — derivative of relu: 1 where x > 0, 0 where x <= 0 (torch's choice at 0).
+
+    Args:
+        x: array of any shape, the pre-activation.
+
+    Returns:
+        d: float64 array of x's shape, entries 0.0 or 1.0.
+    """
+    ### BEGIN SOLUTION
+    return (x > 0).astype(np.float64)
+    ### END SOLUTION
+
+
+def leaky_relu(x, slope=0.01):
+    """Q2.6 — leaky ReLU: x where x > 0, slope * x where x <= 0.
+
+    Args:
+        x: array of any shape, float64.
+        slope: float, the slope of the negative side.
+
+    Returns:
+        out: float64 array of x's shape.
+    """
+    ### BEGIN SOLUTION
+    return np.where(x > 0, x, slope * x)
+    ### END SOLUTION
+
+
+def leaky_relu_grad(x, slope=0.01):
+    """Q2.6 — derivative of the leaky ReLU: 1 where x > 0, slope where x <= 0.
+
+    Args:
+        x: array of any shape, the pre-activation.
+        slope: float.
+
+    Returns:
+        d: float64 array of x's shape.
+    """
+    ### BEGIN SOLUTION
+    return np.where(x > 0, 1.0, float(slope))
+    ### END SOLUTION
+
+
+def dead_units(pre_activations):
+    """Q2.6 — fraction of dead ReLU units on a batch.
+
+    A unit is dead when its pre-activation is <= 0 for EVERY example of the batch: its relu
+    gradient is then 0 everywhere and its incoming weights stop learning.
+
+    Args:
+        pre_activations: array of shape (B, H), one column per unit.
+
+    Returns:
+        fraction: float in [0, 1], (number of dead units) / H.
+    """
+    ### BEGIN SOLUTION
+    return float(np.mean(np.all(pre_activations <= 0, axis=0)))
+    ### END SOLUTION
+
+
+# ---------------------------------------------------------------------------------------------
+# Q2.7 — minibatches
+# ---------------------------------------------------------------------------------------------
+
+def minibatches(n, batch_size, rng, shuffle=True):
+    """Q2.7 — split the indices of a dataset of n examples into minibatches.
+
+    A generator: iterate over it to get one batch of indices at a time. With shuffle=True the
+    order is a random permutation drawn from rng (rng.permutation) once, when iteration starts,
+    so the same seed gives the same batches; with shuffle=False it is 0, 1, ..., n - 1. Every
+    batch has batch_size indices except possibly the last, which holds the remainder.
+
+    Args:
+        n: int >= 0, number of examples.
+        batch_size: int >= 1.
+        rng: numpy.random.Generator.
+        shuffle: bool.
+
+    Yields:
+        idx: int array of shape (batch_size,) (the last one possibly shorter); together the
+            batches partition range(n).
+    """
+    ### BEGIN SOLUTION
+    order = rng.permutation(n) if shuffle else np.arange(n)
+    for start in range(0, n, batch_size):
+        yield order[start:start + batch_size]
+    ### END SOLUTION
+
+
+# ---------------------------------------------------------------------------------------------
+# Q2.8 — beyond plain SGD: momentum and Adam
+# ---------------------------------------------------------------------------------------------
+
+def momentum_step(params, grads, state, lr, momentum):
+    """Q2.8 — one step of SGD with momentum, exactly as torch.optim.SGD(lr, momentum).
+
+    For every key: buf = g at the first step, then buf = momentum * buf + g; and
+    p <- p - lr * buf (no dampening, no Nesterov). The velocity carries the update through flat
+    regions and damps oscillations across narrow valleys.
+
+    Args:
+        params: dict name -> array.
+        grads: dict with the same keys and shapes.
+        state: None at the first call, then the state returned by the previous call.
+        lr: float > 0.
+        momentum: float in [0, 1).
+
+    Returns:
+        new_params: a new dict of new arrays.
+        new_state: a new state (here {"buf": dict name -> array}); the one passed in is left
+            untouched.
+    """
+    ### BEGIN SOLUTION
+    if state is None:
+        buf = {k: np.array(g, dtype=np.float64) for k, g in grads.items()}
+    else:
+        buf = {k: momentum * state["buf"][k] + g for k, g in grads.items()}
+    new_params = {k: params[k] - lr * buf[k] for k in params}
+    return new_params, {"buf": buf}
+    ### END SOLUTION
+
+
+def adam_step(params, grads, state, lr, betas=(0.9, 0.999), eps=1e-8):
+    """Q2.8 — one step of Adam, exactly as torch.optim.Adam (no weight decay, no amsgrad).
+
+    With t the step number (1 at the first call) and for every key:
+        m = beta1 * m + (1 - beta1) * g            (m = 0 before the first step)
+        v = beta2 * v + (1 - beta2) * g**2         (v = 0 before the first step)
+        m_hat = m / (1 - beta1**t),  v_hat = v / (1 - beta2**t)
+        p <- p - lr * m_hat / (sqrt(v_hat) + eps)
+    Each parameter gets its own step size, and the bias correction undoes the zero
+    initialisation of m and v.
+
+    Args:
+        params: dict name -> array.
+        grads: dict with the same keys and shapes.
+        state: None at the first call, then the state returned by the previous call.
+        lr: float > 0.
+        betas: (beta1, beta2), floats in [0, 1).
+        eps: float > 0, added to sqrt(v_hat).
+
+    Returns:
+        new_params: a new dict of new arrays.
+        new_state: a new state (here {"step": t, "m": dict, "v": dict}); the one passed in is
+            left untouched.
+    """
+    ### BEGIN SOLUTION
+    beta1, beta2 = betas
+    if state is None:
+        state = {"step": 0,
+                 "m": {k: np.zeros(np.shape(g)) for k, g in grads.items()},
+                 "v": {k: np.zeros(np.shape(g)) for k, g in grads.items()}}
+    t = state["step"] + 1
+    m = {k: beta1 * state["m"][k] + (1 - beta1) * g for k, g in grads.items()}
+    v = {k: beta2 * state["v"][k] + (1 - beta2) * g ** 2 for k, g in grads.items()}
+    new_params = {}
+    for k in params:
+        m_hat = m[k] / (1 - beta1 ** t)
+        v_hat = v[k] / (1 - beta2 ** t)
+        new_params[k] = params[k] - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return new_params, {"step": t, "m": m, "v": v}
+    ### END SOLUTION
