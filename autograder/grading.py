@@ -49,8 +49,7 @@ def grade(paths: list[Path], track: str = "M2", limits: Limits = Limits(),
                 on_graded(scores[index])
 
         plugin = GradingPlugin(rubric, track, subs, parent, on_done=finish)
-        args = [str(suites), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-                "--no-header", "--tb=no", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+        args = [str(suites), "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:randomly", "-W", "ignore::pytest.PytestAssertRewriteWarning",
                 "--rootdir", str(suites), "-c", str(suites / "pytest.ini")]
         with contextlib.redirect_stdout(io.StringIO()) as log:
             exit_code = pytest.main(args, plugins=[plugin])

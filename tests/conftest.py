@@ -1,0 +1,29 @@
+"""Shared fixtures of the kit's own tests."""
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from autograder.isolation.sandbox import Limits, WarmParent
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def warm_parent():
+    with WarmParent(Limits(call_seconds=5)) as parent:
+        yield parent
+
+
+@pytest.fixture
+def student_dir(tmp_path):
+    """write(name, source) puts a dedented module into a fresh submission folder."""
+    folder = tmp_path / "submission"
+    folder.mkdir()
+
+    def write(name: str, source: str) -> Path:
+        (folder / name).write_text(textwrap.dedent(source))
+        return folder
+
+    write.folder = folder
+    return write

@@ -1,0 +1,92 @@
+"""Intake takes only the exam's modules, and refuses links, escapes and bombs with a clear line."""
+import os
+import zipfile
+
+import pytest
+
+from autograder import intake
+
+MODULES = ["mlp", "softmax", "autodiff"]
+
+
+def take(path, tmp_path):
+    return intake.take(path, tmp_path / "scratch", MODULES)
+
+
+def test_a_folder_gives_only_its_exam_modules(tmp_path):
+    sub = tmp_path / "alice"
+    sub.mkdir()
+    for name in ["mlp.py", "softmax.py", "conftest.py", "numpy.py", "sitecustomize.py", "pytest.ini"]:
+        (sub / name).write_text("x = 1\n")
+    result = take(sub, tmp_path)
+    assert result.id == "alice" and result.modules == ["mlp", "softmax"]
+    assert sorted(p.name for p in result.workdir.iterdir()) == ["mlp.py", "softmax.py"]
+    assert any("ignored" in p and "conftest.py" in p and "numpy.py" in p for p in result.problems)
+    assert "missing: autodiff.py" in result.problems
+
+
+def test_modules_one_folder_down_are_found(tmp_path):
+    sub = tmp_path / "bob"
+    (sub / "exam").mkdir(parents=True)
+    (sub / "exam" / "mlp.py").write_text("x = 1\n")
+    assert take(sub, tmp_path).modules == ["mlp"]
+
+
+def test_links_are_refused(tmp_path):
+    sub = tmp_path / "carol"
+    sub.mkdir()
+    secret = tmp_path / "secret.py"
+    secret.write_text("SECRET = 1\n")
+    os.symlink(secret, sub / "mlp.py")
+    result = take(sub, tmp_path)
+    assert result.modules == [] and any("link" in p for p in result.problems)
+
+
+def make_zip(path, entries, symlink=None):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (0o120777 << 16)
+            z.writestr(info, "/etc/passwd")
+    return path
+
+
+def test_a_zip_gives_its_modules(tmp_path):
+    archive = make_zip(tmp_path / "dave.zip", {"dave/mlp.py": "x = 1\n", "dave/notes.txt": "hi"})
+    result = take(archive, tmp_path)
+    assert result.id == "dave" and result.modules == ["mlp"]
+
+
+@pytest.mark.parametrize("entries, symlink, expected", [
+    ({"../softmax.py": "x = 1\n"}, None, "escapes"),
+    ({"/tmp/softmax.py": "x = 1\n"}, None, "absolute path"),
+    ({}, "softmax.py", "link"),
+    ({"softmax.py": "#" * 900_000}, None, "compression ratio"),
+    ({"softmax.py": "#" * 5_000_000}, None, "over the limit"),
+])
+def test_hostile_archives_are_refused_entry_by_entry(tmp_path, entries, symlink, expected):
+    archive = make_zip(tmp_path / "eve.zip", {"mlp.py": "x = 1\n", **entries}, symlink)
+    result = take(archive, tmp_path)
+    assert result.modules == ["mlp"]
+    assert any(expected in p for p in result.problems), result.problems
+    assert not (tmp_path / "softmax.py").exists() and not os.path.exists("/tmp/softmax.py")
+
+
+def test_unreadable_or_missing_submissions_are_problems_not_crashes(tmp_path):
+    broken = tmp_path / "frank.zip"
+    broken.write_bytes(b"PK\x03\x04 this is not a zip")
+    assert take(broken, tmp_path).modules == []
+    missing = take(tmp_path / "nobody", tmp_path)
+    assert missing.modules == [] and "no such file" in missing.problems[0]
+
+
+@pytest.mark.parametrize("source, found", [
+    ("import torch\n", "import torch"),
+    ("from torch.nn import functional as F\n", "from torch.nn"),
+    ("import importlib\nt = importlib.import_module('torch')\n", "the string 'torch'"),
+    ("import numpy as np\n# torch is not used\n", ""),
+])
+def test_torch_use_is_read_from_the_source(source, found):
+    assert intake.torch_use(source.encode()).startswith(found) if found else not intake.torch_use(source.encode())

@@ -1,0 +1,117 @@
+"""Student code runs only in sandboxed children; whatever it does costs only that call."""
+import os
+
+import numpy as np
+import pytest
+
+from autograder.isolation.sandbox import StudentCodeError
+
+MODULE = """
+import numpy as np, os, sys, time
+
+def linear(x, W, b):
+    return x @ W.T + b
+
+def boom(x):
+    raise ValueError("boom " + str(x))
+
+def hang():
+    while True:
+        pass
+
+def leave(code):
+    os._exit(code)
+
+def leave_politely():
+    sys.exit(0)
+
+def subclass():
+    class Sub(np.ndarray):
+        pass
+    return np.zeros(2).view(Sub)
+
+def where_am_i():
+    return [os.getpid(), os.getcwd()]
+
+counter = []
+def count():
+    counter.append(1)
+    return len(counter)
+"""
+
+
+@pytest.fixture
+def child(warm_parent, student_dir):
+    child = warm_parent.spawn(student_dir("mlp.py", MODULE))
+    yield child
+    child.close()
+
+
+def test_results_come_back_as_plain_arrays(child):
+    x, W, b = np.ones((2, 3)), np.arange(12.0).reshape(4, 3), np.arange(4.0)
+    got = child.call("call", "mlp", "linear", x, W, b)
+    assert type(got) is np.ndarray and np.array_equal(got, x @ W.T + b)
+
+
+def test_student_code_never_runs_in_the_grader(child):
+    pid, _ = child.call("call", "mlp", "where_am_i")
+    assert pid != os.getpid()
+    import sys
+    assert "mlp" not in sys.modules
+
+
+def test_an_exception_is_reported_with_its_type_message_and_line(child):
+    with pytest.raises(StudentCodeError, match=r"ValueError: boom 3 \(mlp.py, line \d+\)") as info:
+        child.call("call", "mlp", "boom", 3)
+    assert info.value.kind == "raised"
+    assert child.call("call", "mlp", "count") == 1   # the child survives an exception
+
+
+def test_a_hanging_call_times_out_and_the_child_is_killed(child):
+    with pytest.raises(StudentCodeError, match="no answer within 0.5 s") as info:
+        child.call("call", "mlp", "hang", timeout=0.5)
+    assert info.value.kind == "timeout" and not child.alive
+    with pytest.raises(ProcessLookupError):
+        os.kill(child.pid, 0)
+
+
+@pytest.mark.parametrize("function, args", [("leave", (0,)), ("leave", (3,))])
+def test_exiting_the_process_costs_only_that_call(warm_parent, child, student_dir, function, args):
+    with pytest.raises(StudentCodeError, match="process running your code ended") as info:
+        child.call("call", "mlp", function, *args)
+    assert info.value.kind == "died"
+    fresh = warm_parent.spawn(student_dir.folder)
+    assert fresh.call("call", "mlp", "count") == 1   # a fresh child, fresh module state
+    fresh.close()
+
+
+def test_sys_exit_is_an_exception_not_an_exit(child):
+    with pytest.raises(StudentCodeError, match="SystemExit"):
+        child.call("call", "mlp", "leave_politely")
+    assert child.call("call", "mlp", "count") == 1
+
+
+def test_unsupported_return_types_are_refused(child):
+    with pytest.raises(StudentCodeError, match="unsupported return type") as info:
+        child.call("call", "mlp", "subclass")
+    assert info.value.kind == "unsupported"
+
+
+def test_syntax_errors_and_missing_functions(warm_parent, student_dir):
+    child = warm_parent.spawn(student_dir("mlp.py", "def linear(x:\n"))
+    with pytest.raises(StudentCodeError, match="could not be imported: SyntaxError") as info:
+        child.call("call", "mlp", "linear", 1)
+    assert info.value.kind == "import"
+    child.close()
+    child = warm_parent.spawn(student_dir("mlp.py", "x = 1\n"))
+    with pytest.raises(StudentCodeError, match=r"mlp.py has no function linear\(\)"):
+        child.call("call", "mlp", "linear", 1)
+    child.close()
+
+
+def test_children_are_confined_to_the_submission_folder(child, student_dir):
+    _, cwd = child.call("call", "mlp", "where_am_i")
+    if os.geteuid() == 0:
+        assert cwd == "/"      # chrooted into the submission folder
+    else:
+        assert cwd == str(student_dir.folder.resolve())
