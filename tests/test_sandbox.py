@@ -115,3 +115,59 @@ def test_children_are_confined_to_the_submission_folder(child, student_dir):
         assert cwd == "/"      # chrooted into the submission folder
     else:
         assert cwd == str(student_dir.folder.resolve())
+
+
+ESCAPER = """
+import os, time
+
+def escape():
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()                      # leave the child's process group
+        if os.fork() == 0:
+            time.sleep(600)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return 1
+
+def allocate(n_bytes):
+    return len(bytearray(n_bytes))
+"""
+
+
+def processes_with_ppid_chain(root_pid):
+    """pids of every process whose ancestry includes root_pid."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    parents[int(entry)] = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except OSError:
+                pass
+    def descends(pid):
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == root_pid:
+                return True
+        return False
+    return [pid for pid in parents if descends(pid)]
+
+
+def test_processes_that_escape_the_group_die_with_the_child(warm_parent, student_dir):
+    child = warm_parent.spawn(student_dir("mlp.py", ESCAPER))
+    assert child.call("call", "mlp", "escape") == 1
+    child.close()
+    import time
+    time.sleep(0.05)
+    assert processes_with_ppid_chain(warm_parent.process.pid) == []
+
+
+def test_memory_beyond_the_limit_fails_the_call_not_the_grader(student_dir):
+    from autograder.isolation.sandbox import Limits, WarmParent
+    with WarmParent(Limits(data_bytes=1024 ** 3)) as parent:
+        child = parent.spawn(student_dir("mlp.py", ESCAPER))
+        assert child.call("call", "mlp", "allocate", 10 ** 6) == 10 ** 6
+        with pytest.raises(StudentCodeError, match="MemoryError"):
+            child.call("call", "mlp", "allocate", 2 * 1024 ** 3)
+        child.close()

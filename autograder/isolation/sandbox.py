@@ -80,7 +80,8 @@ class WarmParent:
         env = {**os.environ, "PYTHONPATH": KIT_PARENT, "OMP_NUM_THREADS": "1",
                "PYTHONDONTWRITEBYTECODE": "1"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "autograder.isolation.zygote", str(theirs.fileno())],
+            [sys.executable, "-m", "autograder.isolation.zygote", str(theirs.fileno()),
+             "cut-network" if self.drop_to is not None else "keep-network"],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env, cwd="/")
         theirs.close()
         self._control = ours
@@ -213,6 +214,7 @@ class Child:
             if not select.select([self.pidfd], [], [], 0)[0]:  # the group leader still runs
                 _ignore_missing(os.killpg, self.pid, signal.SIGKILL)
                 _ignore_missing(signal.pidfd_send_signal, self.pidfd, signal.SIGKILL)
+                select.select([self.pidfd], [], [], 2.0)         # until it has really ended
             os.close(self.pidfd)
         self.parent._forget(self.pid)
         self.parent.sweep()

@@ -11,6 +11,7 @@ behind, so `sweep` can kill processes that escaped their process group.
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ import struct
 import sys
 
 PR_SET_CHILD_SUBREAPER = 36
+CLONE_NEWNET = 0x40000000
 PRELOADED_STDLIB = (
     "abc", "bisect", "collections", "contextlib", "copy", "dataclasses", "enum", "functools",
     "heapq", "itertools", "math", "numbers", "operator", "random", "re", "statistics",
@@ -41,10 +43,15 @@ def preload() -> None:
     numpy.zeros(1) @ numpy.zeros(1)
     torch.set_num_threads(1)
     torch.zeros(2, 2) @ torch.zeros(2, 2)
+    gc.collect()
+    gc.freeze()   # children's garbage collections skip these objects: fewer copy-on-write pages
 
 
-def main(control_fd: int) -> None:
+def main(control_fd: int, cut_network: bool) -> None:
     preload()
+    if cut_network:   # one empty network namespace, inherited by every child
+        if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the grader decides when we stop
@@ -86,7 +93,7 @@ def sweep(keep: set[int]) -> None:
     import time
 
     for _ in range(50):
-        orphans = [pid for pid, ppid in _processes() if ppid == os.getpid() and pid not in keep]
+        orphans = [pid for pid, state in _children() if pid not in keep and state not in (b"Z", b"X")]
         if not orphans:
             return
         for pid in orphans:
@@ -98,17 +105,23 @@ def sweep(keep: set[int]) -> None:
         time.sleep(0.01)
 
 
-def _processes():
-    """(pid, ppid) of every process visible in /proc."""
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
+def _children() -> list[tuple[int, bytes]]:
+    """(pid, state) of this process's children, from /proc/self/task/*/children."""
+    found = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/children", "rb") as f:
+                pids = [int(p) for p in f.read().split()]
+        except OSError:
+            continue
+        for pid in pids:
             try:
-                with open(f"/proc/{entry}/stat", "rb") as stat:
-                    fields = stat.read().rsplit(b")", 1)[1].split()
+                with open(f"/proc/{pid}/stat", "rb") as stat:
+                    found.append((pid, stat.read().rsplit(b")", 1)[1].split()[0]))
             except OSError:
-                continue
-            yield int(entry), int(fields[1])
+                pass
+    return found
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    main(int(sys.argv[1]), cut_network=sys.argv[2] == "cut-network")
