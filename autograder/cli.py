@@ -1,6 +1,9 @@
 """The `dlexam` command line.
 
-  dlexam grade PATH... [--track M1|M2] [--json FILE]   grade submissions (folders or .zip)
+  dlexam grade PATH... [--track M1|M2] [--json FILE] [--csv FILE] [--gradescope FILE]
+               [--feedback DIR] [--jobs N] [--results DIR] [--force]
+                                                       grade submissions (folders or .zip)
+  dlexam report RESULTS_DIR --out DIR                  a class report (tables, charts)
   dlexam check [PART] [--dir DIR]                      a student's public checks, with an estimate
   dlexam validate                                      solutions score full marks, skeletons 0
   dlexam skeletons [--check]                           regenerate assignments/ from solutions/
@@ -9,11 +12,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
 
 from autograder import rubric as rubric_module
+from autograder.batch import default_jobs
+from autograder.reports.gradescope import VISIBILITIES
 
 EPILOG = """\
 A submission is a folder or a .zip holding the exam's modules (mlp.py, training.py, softmax.py,
@@ -38,7 +44,30 @@ def main(argv: list[str] | None = None) -> int:
                             "Default: M2")
     grade.add_argument("--json", type=Path, metavar="FILE",
                        help="write the results as JSON (one object, or a list for several)")
+    grade.add_argument("--csv", type=Path, metavar="FILE",
+                       help="write a gradebook: a row per submission, a column per question")
+    grade.add_argument("--gradescope", type=Path, metavar="FILE",
+                       help="write Gradescope's results.json (a single submission only)")
+    grade.add_argument("--visibility", choices=VISIBILITIES, default="after_published",
+                       help="Gradescope visibility of the per-question rows (default: after_published)")
+    grade.add_argument("--feedback", type=Path, metavar="DIR",
+                       help="write one Markdown feedback file per submission into DIR")
+    grade.add_argument("--jobs", type=int, default=default_jobs(), metavar="N",
+                       help=f"grade N submissions in parallel (default: the cores, {default_jobs()})")
+    grade.add_argument("--results", type=Path, default=Path("dlexam-results"), metavar="DIR",
+                       help="one result file per submission, written as soon as it is graded; a "
+                            "rerun skips submissions already graded by the same kit "
+                            "(default: ./dlexam-results)")
+    grade.add_argument("--force", action="store_true", help="regrade submissions already in --results")
     grade.add_argument("--quiet", action="store_true", help="no per-question tables")
+
+    report = commands.add_parser("report", help="a class report from a results folder",
+                                 description="Per-question means, full-mark rates, charts and the "
+                                             "most frequent failures of a graded class.")
+    report.add_argument("results", type=Path, metavar="RESULTS_DIR",
+                        help="the --results folder of `dlexam grade`")
+    report.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="where report.md and its PNG charts go")
 
     check = commands.add_parser("check", help="run the public tests on your own modules",
                                 description="Run the public tests on the modules in DIR and "
@@ -55,28 +84,63 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     console = Console()
-    return {"grade": cmd_grade, "check": cmd_check, "validate": cmd_validate,
-            "skeletons": cmd_skeletons}[args.command](args, console)
+    return {"grade": cmd_grade, "report": cmd_report, "check": cmd_check,
+            "validate": cmd_validate, "skeletons": cmd_skeletons}[args.command](args, console)
 
 
 def cmd_grade(args, console: Console) -> int:
-    from autograder.grading import SuiteError, grade
-    from autograder.reports import json_report, table
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    try:
-        scores = grade(args.paths, track=args.track)
-    except SuiteError as error:
-        console.print(f"[red]{error}[/red]")
+    from autograder import batch
+    from autograder.reports import feedback, gradebook, gradescope, json_report, table
+    from autograder.scoring import SubmissionScore
+
+    paths = batch.expand(args.paths)
+    if args.gradescope and len(paths) != 1:
+        console.print("[red]--gradescope writes the results of a single submission[/red]")
         return 2
-    for score in scores:
-        if not args.quiet:
+    columns = [TextColumn("grading"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True, disable=len(paths) < 2) as progress:
+        task = progress.add_task("grading", total=len(paths), rate="")
+        started = time.monotonic()
+
+        def on_progress(done: int, total: int) -> None:
+            elapsed = time.monotonic() - started
+            progress.update(task, completed=done, rate=f"{done / elapsed:.1f}/s" if elapsed > 1 else "")
+
+        results = batch.grade_class(paths, args.track, args.jobs, args.results, args.force, on_progress)
+    scores = [SubmissionScore.from_json(r) for r in results]
+    if not args.quiet and len(scores) <= 3:
+        for score in scores:
             table.render(score, console)
     if len(scores) > 1:
-        for score in scores:
-            console.print(f"{score.submission:30s} {score.total:6g}/{score.max:g}  on 20: {score.on20:g}")
+        table.render_summary(scores, console)
+    console.print(f"results: {args.results}/ (one file per submission)")
     if args.json:
         json_report.write(scores, args.json)
-        console.print(f"results written to {args.json}")
+    if args.csv:
+        gradebook.write(scores, args.csv)
+    if args.gradescope:
+        gradescope.write(scores[0], args.gradescope, args.visibility)
+    if args.feedback:
+        for score in scores:
+            feedback.write(score, args.feedback)
+    written = [str(p) for p in (args.json, args.csv, args.gradescope, args.feedback) if p]
+    if written:
+        console.print("written: " + ", ".join(written))
+    return 2 if all(s.status == "pipeline error" for s in scores) else 0
+
+
+def cmd_report(args, console: Console) -> int:
+    from autograder.reports import class_report
+
+    try:
+        path = class_report.write(args.results, args.out)
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        return 2
+    console.print(f"class report: {path}")
     return 0
 
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import tempfile
 from pathlib import Path
 from typing import Callable
 
 import pytest
+import torch
 
 from autograder import intake, rubric as rubric_module
-from autograder.isolation.sandbox import Limits, WarmParent, protections
+from autograder.isolation.sandbox import Limits, WarmParent, protections, sandbox_user
 from autograder.plugin import SUITES_DIR, GradingPlugin
 from autograder.scoring import SubmissionScore, score_submission
 
@@ -29,40 +31,76 @@ def missing_protections() -> list[str]:
     return [name for name, available in protections().items() if not available]
 
 
+class Grader:
+    """A warm grading process: one warm parent for every submission it grades.
+
+    Keep one Grader per worker: the suites are imported once, cached references stay cached,
+    and the warm parent (numpy and torch imported) is started once.
+    """
+
+    def __init__(self, track: str = "M2", limits: Limits = Limits(), suites: Path = SUITES_DIR,
+                 sandbox_uid: int | None = None):
+        torch.set_num_threads(1)   # small tensors: threads only add spin-waits and variance
+        self.track = track
+        self.suites = Path(suites)
+        self.rubric = rubric_module.load()
+        self.parent = WarmParent(limits, drop_to=sandbox_user(sandbox_uid))
+        missing = missing_protections()
+        self.warnings = [f"sandbox protections not available here (grader not running as root): "
+                         f"{', '.join(missing)}"] if missing else []
+
+    def grade(self, paths: list[Path],
+              on_graded: Callable[[int, SubmissionScore], None] | None = None) -> list[SubmissionScore]:
+        """Grade each folder or zip in `paths`; results come back in the same order.
+
+        `on_graded(index, score)` is called as soon as paths[index] is graded.
+        """
+        rubric, track = self.rubric, self.track
+        modules = sorted({m for q in rubric.questions_in(track) for m in q.modules},
+                         key=rubric.modules.index)
+        with tempfile.TemporaryDirectory(prefix="dlexam-scratch-") as scratch:
+            os.chmod(scratch, 0o711)   # sandbox users reach their own folder, cannot list others
+            subs = [intake.take(Path(p), Path(scratch) / f"sub{i}", modules)
+                    for i, p in enumerate(paths)]
+            scores: list[SubmissionScore | None] = [None] * len(subs)
+
+            def finish(index: int) -> None:
+                scores[index] = score_submission(
+                    rubric, track, subs[index].id, plugin.results[index], plugin.graded_questions,
+                    subs[index].uses_torch, subs[index].problems, self.warnings)
+                if on_graded:
+                    on_graded(index, scores[index])
+
+            plugin = GradingPlugin(rubric, track, subs, self.parent, on_done=finish)
+            # Plugins a grading run does not need cost per test (logging, warnings) or per run
+            # (the unraisable-exception plugin's repeated gc.collect over torch's heap).
+            args = [str(self.suites), "-p", "no:terminal", "-p", "no:cacheprovider",
+                    "-p", "no:randomly", "-p", "no:logging", "-p", "no:warnings",
+                    "-p", "no:unraisableexception", "-p", "no:threadexception",
+                    "--rootdir", str(self.suites), "-c", str(self.suites / "pytest.ini")]
+            with contextlib.redirect_stdout(io.StringIO()) as log:
+                exit_code = pytest.main(args, plugins=[plugin])
+            if plugin.collection_errors or exit_code not in (0, 1, 5):
+                raise SuiteError("the hidden suites could not run (exit code %s):\n%s\n%s" % (
+                    exit_code, "\n".join(plugin.collection_errors), log.getvalue()[-3000:]))
+            for index, score in enumerate(scores):   # submissions with no test item at all
+                if score is None:
+                    finish(index)
+            return scores
+
+    def close(self) -> None:
+        self.parent.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def grade(paths: list[Path], track: str = "M2", limits: Limits = Limits(),
-          on_graded: Callable[[SubmissionScore], None] | None = None,
+          on_graded: Callable[[int, SubmissionScore], None] | None = None,
           suites: Path = SUITES_DIR) -> list[SubmissionScore]:
-    """Grade each folder or zip in `paths` on `track`; results come back in the same order."""
-    rubric = rubric_module.load()
-    modules = sorted({m for q in rubric.questions_in(track) for m in q.modules},
-                     key=rubric.modules.index)
-    missing = missing_protections()
-    warnings = [f"sandbox protections not available here (grader not running as root): "
-                f"{', '.join(missing)}"] if missing else []
-    with tempfile.TemporaryDirectory(prefix="dlexam-scratch-") as scratch, WarmParent(limits) as parent:
-        subs = [intake.take(Path(p), Path(scratch) / f"sub{i}", modules) for i, p in enumerate(paths)]
-        scores: list[SubmissionScore | None] = [None] * len(subs)
-
-        def finish(index: int) -> None:
-            scores[index] = _score(rubric, track, subs[index], plugin, warnings)
-            if on_graded:
-                on_graded(scores[index])
-
-        plugin = GradingPlugin(rubric, track, subs, parent, on_done=finish)
-        args = [str(suites), "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:randomly", "-W", "ignore::pytest.PytestAssertRewriteWarning",
-                "--rootdir", str(suites), "-c", str(suites / "pytest.ini")]
-        with contextlib.redirect_stdout(io.StringIO()) as log:
-            exit_code = pytest.main(args, plugins=[plugin])
-        if plugin.collection_errors or exit_code not in (0, 1, 5):
-            raise SuiteError("the hidden suites could not run (exit code %s):\n%s\n%s" % (
-                exit_code, "\n".join(plugin.collection_errors), log.getvalue()[-3000:]))
-        for index, score in enumerate(scores):   # submissions with no test item at all
-            if score is None:
-                finish(index)
-        return scores
-
-
-def _score(rubric, track, sub: intake.Submission, plugin: GradingPlugin, warnings) -> SubmissionScore:
-    index = plugin.submissions.index(sub)
-    return score_submission(rubric, track, sub.id, plugin.results[index],
-                            plugin.graded_questions, sub.uses_torch, sub.problems, warnings)
+    """Grade each folder or zip in `paths` on `track` with a Grader of its own."""
+    with Grader(track, limits, suites) as grader:
+        return grader.grade(paths, on_graded)

@@ -48,6 +48,15 @@ class SubmissionScore:
     def to_json(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: dict) -> "SubmissionScore":
+        """Rebuild from to_json() output (extra keys such as a fingerprint are ignored)."""
+        questions = [QuestionScore(**{**q, "tests": [TestResult(**t) for t in q["tests"]]})
+                     for q in data["questions"]]
+        fields = {k: data[k] for k in ("submission", "track", "total", "max", "on20", "parts",
+                                       "status", "problems", "warnings")}
+        return cls(questions=questions, **fields)
+
 
 def score_submission(rubric: Rubric, track: str, submission_id: str, results: list[TestResult],
                      graded: set[str], uses_torch: dict[str, str], problems: list[str],

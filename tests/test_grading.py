@@ -1,53 +1,11 @@
 """The grading pipeline end to end: suites -> plugin -> sandbox -> scores, on small suites."""
 import dataclasses
-import textwrap
 
 import pytest
+from helpers import GOOD, SUITE, make_submission, make_suites
 
 from autograder import grading, rubric as rubric_module
 from autograder.isolation.sandbox import Limits
-
-SUITE = '''
-import numpy as np
-import pytest
-from autograder.checks import assert_close
-
-@pytest.mark.question("3.1", weight=3)
-@pytest.mark.parametrize("case", range(3))
-def test_double(submission, case):
-    assert_close(submission.call("softmax", "double", np.full(2, float(case))),
-                 np.full(2, 2.0 * case), check="double(x)", inputs={"x": np.zeros(2)})
-
-@pytest.mark.question("3.1", weight=1)
-def test_hangs(submission):
-    submission.call("softmax", "slow")
-
-@pytest.mark.question("1.2")
-def test_update(submission):
-    assert submission.call("mlp", "one") == 1
-'''
-
-
-def make_suites(tmp_path, source=SUITE):
-    suites = tmp_path / "suites"
-    suites.mkdir()
-    (suites / "pytest.ini").write_text("[pytest]\naddopts = --import-mode=importlib\n")
-    # pytest keeps imported test modules by name: a fresh name per test keeps suites apart.
-    (suites / f"test_{tmp_path.name}.py").write_text(textwrap.dedent(source))
-    return suites
-
-
-def make_submission(tmp_path, name, softmax, mlp="def one():\n    return 1\n"):
-    folder = tmp_path / name
-    folder.mkdir()
-    (folder / "softmax.py").write_text(textwrap.dedent(softmax))
-    if mlp is not None:
-        (folder / "mlp.py").write_text(mlp)
-    return folder
-
-
-GOOD = "def double(x):\n    return 2 * x\n\ndef slow():\n    return None\n"
-
 
 def grade(tmp_path, *submissions, source=SUITE, track="M2"):
     return grading.grade(list(submissions), track=track, suites=make_suites(tmp_path, source),

@@ -54,11 +54,18 @@ class StudentCodeError(Exception):
         self.kind = kind
 
 
-def sandbox_user() -> tuple[int, int] | None:
-    """The uid/gid children drop to when the grader runs as root, else None."""
+DEFAULT_SANDBOX_UID = 65534   # nobody; parallel workers take the uids just below it
+
+
+def sandbox_user(uid: int | None = None) -> tuple[int, int] | None:
+    """The uid/gid children drop to when the grader runs as root, else None.
+
+    Each parallel worker takes its own uid, so the per-user process limit of one worker's
+    students never starves another's.
+    """
     if os.geteuid() != 0:
         return None
-    uid = int(os.environ.get("DLEXAM_SANDBOX_UID", 65534))
+    uid = DEFAULT_SANDBOX_UID if uid is None else uid
     return uid, uid
 
 

@@ -19,7 +19,13 @@ def write(scores: list[SubmissionScore], path: Path) -> None:
     write_atomic(path, json.dumps(data, indent=1))
 
 
+def safe_name(submission_id: str) -> str:
+    """A file name for a submission id: letters, digits and -_.@ kept, the rest as _."""
+    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in submission_id) or "_"
+
+
 def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename: never half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

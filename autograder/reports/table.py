@@ -33,3 +33,19 @@ def render(score: SubmissionScore, console: Console) -> None:
     for line in score.warnings:
         console.print(f"  [yellow]warning:[/yellow] {line}")
     console.print(f"  [bold]total {score.total:g}/{score.max:g}[/bold]   on 20: {score.on20:g}\n")
+
+
+def render_summary(scores: list[SubmissionScore], console: Console) -> None:
+    """One row per submission: part totals, total, on 20, status."""
+    table = Table(title=f"{len(scores)} submissions", title_justify="left")
+    table.add_column("submission", style="bold")
+    parts = list(scores[0].parts) if scores else []
+    for p in parts:
+        table.add_column(f"part {p}", justify="right")
+    table.add_column("total", justify="right")
+    table.add_column("on 20", justify="right")
+    table.add_column("status")
+    for s in scores:
+        table.add_row(s.submission, *(f"{s.parts[p]['points']:g}/{s.parts[p]['max']:g}" for p in parts),
+                      f"{s.total:g}/{s.max:g}", f"{s.on20:g}", s.status)
+    console.print(table)

@@ -1,0 +1,43 @@
+"""Small suites and submissions for the kit's tests of the grading pipeline."""
+import textwrap
+
+SUITE = '''
+import numpy as np
+import pytest
+from autograder.checks import assert_close
+
+@pytest.mark.question("3.1", weight=3)
+@pytest.mark.parametrize("case", range(3))
+def test_double(submission, case):
+    assert_close(submission.call("softmax", "double", np.full(2, float(case))),
+                 np.full(2, 2.0 * case), check="double(x)", inputs={"x": np.zeros(2)})
+
+@pytest.mark.question("3.1", weight=1)
+def test_hangs(submission):
+    submission.call("softmax", "slow")
+
+@pytest.mark.question("1.2")
+def test_update(submission):
+    assert submission.call("mlp", "one") == 1
+'''
+
+
+def make_suites(tmp_path, source=SUITE):
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "pytest.ini").write_text("[pytest]\naddopts = --import-mode=importlib\n")
+    # pytest keeps imported test modules by name: a fresh name per test keeps suites apart.
+    (suites / f"test_{tmp_path.name}.py").write_text(textwrap.dedent(source))
+    return suites
+
+
+def make_submission(tmp_path, name, softmax, mlp="def one():\n    return 1\n"):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "softmax.py").write_text(textwrap.dedent(softmax))
+    if mlp is not None:
+        (folder / "mlp.py").write_text(mlp)
+    return folder
+
+
+GOOD = "def double(x):\n    return 2 * x\n\ndef slow():\n    return None\n"
