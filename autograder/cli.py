@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="the folder holding your modules and tests/ (default: here)")
 
     commands.add_parser("validate", help="staff: solutions get full marks, skeletons get 0")
-    skeletons = commands.add_parser("skeletons", help="staff: regenerate assignments/*.py")
+    skeletons = commands.add_parser("skeletons", help="staff: regenerate assignments/*.py and "
+                                                      "examples/submissions/skeleton.zip")
     skeletons.add_argument("--check", action="store_true",
                            help="only report whether assignments/ is up to date (exit 1 if not)")
 
@@ -161,9 +162,12 @@ def cmd_skeletons(args, console: Console) -> int:
 
     rubric = rubric_module.load()
     if args.check:
-        stale = [name for name, text in skeleton.expected_skeletons(rubric).items()
+        expected = skeleton.expected_skeletons(rubric)
+        stale = [name for name, text in expected.items()
                  if not (skeleton.ASSIGNMENTS_DIR / name).exists()
                  or (skeleton.ASSIGNMENTS_DIR / name).read_text(encoding="utf-8") != text]
+        if not skeleton.EXAMPLE_ZIP.exists() or skeleton.zip_contents(skeleton.EXAMPLE_ZIP) != expected:
+            stale.append(skeleton.EXAMPLE_ZIP.name)
         console.print("assignments/ is up to date" if not stale
                       else f"out of date: {', '.join(stale)} (run `dlexam skeletons`)")
         return 1 if stale else 0

@@ -10,6 +10,7 @@ taken from the rubric:
 from __future__ import annotations
 
 import ast
+import zipfile
 from pathlib import Path
 
 from autograder.rubric import Rubric
@@ -19,6 +20,7 @@ END = "### END SOLUTION"
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS_DIR = ROOT / "solutions"
 ASSIGNMENTS_DIR = ROOT / "assignments"
+EXAMPLE_ZIP = ROOT / "examples" / "submissions" / "skeleton.zip"
 
 
 def stub(question_id: str, qualname: str) -> str:
@@ -88,13 +90,35 @@ def expected_skeletons(rubric: Rubric, solutions: Path = SOLUTIONS_DIR) -> dict[
             for m in rubric.modules}
 
 
+def zip_contents(path: Path) -> dict[str, str]:
+    """{"mlp.py": text, ...} of a submission zip (the untouched-skeleton example)."""
+    with zipfile.ZipFile(path) as archive:
+        return {Path(n).name: archive.read(n).decode("utf-8") for n in archive.namelist()}
+
+
+def write_example_zip(skeletons: dict[str, str], path: Path = EXAMPLE_ZIP) -> None:
+    """The untouched skeleton as a submission zip, byte-identical for the same skeletons."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in skeletons.items():
+            info = zipfile.ZipInfo(f"skeleton/{name}", date_time=(2019, 11, 20, 9, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, text)
+
+
 def write_skeletons(rubric: Rubric, solutions: Path = SOLUTIONS_DIR,
                     assignments: Path = ASSIGNMENTS_DIR) -> list[str]:
-    """Rewrite assignments/<module>.py from solutions/; return the names that changed."""
+    """Rewrite assignments/<module>.py and the skeleton example zip from solutions/.
+
+    Returns the names of the files that changed.
+    """
+    skeletons = expected_skeletons(rubric, solutions)
     changed = []
-    for name, text in expected_skeletons(rubric, solutions).items():
+    for name, text in skeletons.items():
         target = assignments / name
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             target.write_text(text, encoding="utf-8")
             changed.append(name)
+    if not EXAMPLE_ZIP.exists() or zip_contents(EXAMPLE_ZIP) != skeletons:
+        write_example_zip(skeletons)
+        changed.append(EXAMPLE_ZIP.name)
     return changed

@@ -12,9 +12,12 @@ def rubric():
 
 
 def test_assignments_match_the_generator(rubric):
-    for name, text in skeleton.expected_skeletons(rubric).items():
+    expected = skeleton.expected_skeletons(rubric)
+    for name, text in expected.items():
         current = (skeleton.ASSIGNMENTS_DIR / name).read_text(encoding="utf-8")
         assert current == text, f"assignments/{name} differs from solutions/: run `dlexam skeletons`"
+    assert skeleton.zip_contents(skeleton.EXAMPLE_ZIP) == expected, \
+        "examples/submissions/skeleton.zip is stale: run `dlexam skeletons`"
 
 
 def test_every_rubric_function_has_exactly_one_region(rubric):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from autograder import rubric as rubric_module
+from autograder.reports.table import pts
 from autograder.reports.json_report import safe_name, write_atomic
 from autograder.scoring import SubmissionScore
 
@@ -11,13 +12,13 @@ from autograder.scoring import SubmissionScore
 def render(score: SubmissionScore) -> str:
     rubric = rubric_module.load()
     lines = [f"# Feedback for {score.submission}", "",
-             f"**Total: {score.total:g} / {score.max:g}** (on 20: {score.on20:g}), track {score.track}.", ""]
+             f"**Total: {pts(score.total)} / {pts(score.max)}** (on 20: {pts(score.on20)}), track {score.track}.", ""]
     for problem in score.problems:
         lines.append(f"- Submission: {problem}")
     if score.problems:
         lines.append("")
     for q in score.questions:
-        lines += [f"## Q{q.id} — {q.title}: {q.points:g} / {q.max:g}", ""]
+        lines += [f"## Q{q.id} — {q.title}: {pts(q.points)} / {pts(q.max)}", ""]
         if q.status == "not graded yet":
             lines += ["Not graded yet.", ""]
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from autograder.reports.table import pts
 from autograder.reports.json_report import write_atomic
 from autograder.scoring import SubmissionScore
 
@@ -27,7 +28,7 @@ def results(score: SubmissionScore, visibility: str = "after_published") -> dict
         tests.append({"name": f"Q{q.id} {q.title}", "number": q.id, "score": q.points,
                       "max_score": q.max, "status": "passed" if q.points == q.max else "failed",
                       "output": output, "visibility": visibility})
-    summary = [f"Total {score.total:g}/{score.max:g} (on 20: {score.on20:g}), track {score.track}."]
+    summary = [f"Total {pts(score.total)}/{pts(score.max)} (on 20: {pts(score.on20)}), track {score.track}."]
     summary += [f"Submission: {p}" for p in score.problems]
     summary += [f"Warning: {w}" for w in score.warnings]
     return {"score": score.total, "output": "\n".join(summary), "visibility": visibility,

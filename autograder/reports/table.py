@@ -7,6 +7,11 @@ from rich.table import Table
 from autograder.scoring import SubmissionScore
 
 
+def pts(x: float) -> str:
+    """Points as a grader reads them: at most two decimals (1.5, 0.67, 2)."""
+    return f"{round(x, 2):g}"
+
+
 def first_failure(question) -> str:
     for note in question.notes:
         return note
@@ -26,19 +31,19 @@ def render(score: SubmissionScore, console: Console) -> None:
     table.add_column("first failure", overflow="fold", max_width=70)
     for q in score.questions:
         style = "green" if q.points == q.max else ("red" if q.points == 0 else "yellow")
-        table.add_row(q.id, q.title, f"[{style}]{q.points:g}/{q.max:g}[/{style}]", first_failure(q))
+        table.add_row(q.id, q.title, f"[{style}]{pts(q.points)}/{pts(q.max)}[/{style}]", first_failure(q))
     console.print(table)
     for line in score.problems:
         console.print(f"  [yellow]submission:[/yellow] {line}")
     for line in score.warnings:
         console.print(f"  [yellow]warning:[/yellow] {line}")
-    console.print(f"  [bold]total {score.total:g}/{score.max:g}[/bold]   on 20: {score.on20:g}\n")
+    console.print(f"  [bold]total {pts(score.total)}/{pts(score.max)}[/bold]   on 20: {pts(score.on20)}\n")
 
 
 def render_summary(scores: list[SubmissionScore], console: Console) -> None:
     """One row per submission: part totals, total, on 20, status."""
     table = Table(title=f"{len(scores)} submissions", title_justify="left")
-    table.add_column("submission", style="bold")
+    table.add_column("submission", style="bold", no_wrap=True)
     parts = list(scores[0].parts) if scores else []
     for p in parts:
         table.add_column(f"part {p}", justify="right")
@@ -46,6 +51,6 @@ def render_summary(scores: list[SubmissionScore], console: Console) -> None:
     table.add_column("on 20", justify="right")
     table.add_column("status")
     for s in scores:
-        table.add_row(s.submission, *(f"{s.parts[p]['points']:g}/{s.parts[p]['max']:g}" for p in parts),
-                      f"{s.total:g}/{s.max:g}", f"{s.on20:g}", s.status)
+        table.add_row(s.submission, *(f"{pts(s.parts[p]['points'])}/{pts(s.parts[p]['max'])}" for p in parts),
+                      f"{pts(s.total)}/{pts(s.max)}", pts(s.on20), s.status)
     console.print(table)
