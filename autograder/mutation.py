@@ -1,0 +1,207 @@
+"""Mutation analysis of the hidden suites: do they catch realistic bugs, and pass correct code?
+
+The corpus (tests/corpus/) holds
+- mutants.toml: one-bug implementations, each an exact text edit of one solution module, with
+  the question its bug lives in, the other questions it may legitimately cost (functions that
+  call the broken one, declared), and the words of the hint that should name its misconception;
+- variants/<name>/<module>.py: alternative correct implementations, as functions that replace
+  the solution's functions of the same name (other algorithms, float32 inside, other state
+  layouts).
+
+`analyse` grades every mutant and variant in one batch and checks: each variant gets full
+marks; each mutant loses points on its own question and on no undeclared one; which mutants
+get a hint naming their misconception, and whether any gets a hint naming another one.
+"""
+from __future__ import annotations
+
+import ast
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.rubric import load as load_rubric
+from autograder.skeleton import SOLUTIONS_DIR
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CORPUS_DIR = Path(__file__).resolve().parents[1] / "tests" / "corpus"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str
+    module: str
+    question: str
+    description: str
+    old: str
+    new: str
+    also: tuple[str, ...] = ()     # other questions that use the broken function
+    hint: tuple[str, ...] = ()     # words a hint naming this misconception contains
+
+
+@dataclass
+class Verdict:
+    """What grading did to one mutant or variant."""
+    id: str
+    question: str | None            # the mutant's question; None for a correct variant
+    lost: dict[str, float]          # question -> points lost
+    hints: list[str]                # hint lines in the failure messages of `question`
+    hint_words: tuple[str, ...] = ()
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def caught(self) -> bool:
+        return self.question in self.lost
+
+    @property
+    def named(self) -> bool:
+        """A hint names this mutant's misconception."""
+        return any(all(w.lower() in h.lower() for w in self.hint_words) for h in self.hints) \
+            if self.hint_words else False
+
+    @property
+    def wrong_hints(self) -> list[str]:
+        """Hints that do not name this mutant's misconception."""
+        if not self.hint_words:
+            return []
+        return [h for h in self.hints if not all(w.lower() in h.lower() for w in self.hint_words)]
+
+
+def load_mutants(corpus: Path = CORPUS_DIR) -> list[Mutant]:
+    data = tomllib.loads((Path(corpus) / "mutants.toml").read_text(encoding="utf-8"))
+    mutants = [Mutant(m["id"], m["module"], m["question"], m["description"], m["old"], m["new"],
+                      tuple(m.get("also", ())), tuple(m.get("hint", ())))
+               for m in data["mutant"]]
+    ids = [m.id for m in mutants]
+    if len(set(ids)) != len(ids):
+        raise ValueError("mutants.toml: duplicate ids")
+    return mutants
+
+
+def variant_names(corpus: Path = CORPUS_DIR) -> list[str]:
+    return sorted(p.name for p in (Path(corpus) / "variants").iterdir() if p.is_dir())
+
+
+def apply_mutant(mutant: Mutant, solutions: Path = SOLUTIONS_DIR) -> str:
+    """The mutant's module source; the edit must match the solution exactly once."""
+    source = (solutions / f"{mutant.module}.py").read_text(encoding="utf-8")
+    count = source.count(mutant.old)
+    if count != 1:
+        raise ValueError(f"mutant {mutant.id}: its `old` text occurs {count} times in "
+                         f"solutions/{mutant.module}.py (must be exactly once)")
+    return source.replace(mutant.old, mutant.new)
+
+
+def apply_variant(module_source: str, override_source: str) -> str:
+    """`module_source` with each top-level function/class of `override_source` replacing the
+    one of the same name (or appended), and the override's imports added at the top."""
+    tree = ast.parse(module_source)
+    lines = module_source.splitlines(keepends=True)
+    spans = {node.name: (node.lineno - len(node.decorator_list), node.end_lineno)
+             for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    override = ast.parse(override_source)
+    over_lines = override_source.splitlines(keepends=True)
+    imports, replacements, appended = [], {}, []
+    for node in override.body:
+        text = "".join(over_lines[node.lineno - 1 - len(getattr(node, "decorator_list", [])):node.end_lineno])
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imports.append(text)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in spans:
+            replacements[spans[node.name]] = text
+        elif not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
+            appended.append(text)
+    out, position = [], 0
+    for (start, end), text in sorted(replacements.items()):
+        out += lines[position:start - 1] + [text]
+        position = end
+    out += lines[position:]
+    return "".join(imports) + "".join(out) + "\n\n" + "\n\n".join(appended)
+
+
+def strip_regions(source: str) -> str:
+    """Solution modules carry region markers; a submission does not need them."""
+    return "".join(l for l in source.splitlines(keepends=True)
+                   if "### BEGIN SOLUTION" not in l and "### END SOLUTION" not in l)
+
+
+def build(folder: Path, corpus: Path = CORPUS_DIR,
+          solutions: Path = SOLUTIONS_DIR) -> dict[str, tuple[str | None, Mutant | None]]:
+    """Write every mutant and variant as a submission folder; {path: (question, mutant)}."""
+    rubric = load_rubric()
+    base = {m: strip_regions((solutions / f"{m}.py").read_text(encoding="utf-8"))
+            for m in rubric.modules}
+    built = {}
+    for mutant in load_mutants(corpus):
+        target = Path(folder) / f"mutant-{mutant.id}"
+        target.mkdir(parents=True)
+        for module, text in base.items():
+            (target / f"{module}.py").write_text(
+                strip_regions(apply_mutant(mutant, solutions)) if module == mutant.module else text)
+        built[str(target)] = (mutant.question, mutant)
+    for name in variant_names(corpus):
+        target = Path(folder) / f"variant-{name}"
+        target.mkdir(parents=True)
+        for module, text in base.items():
+            override = Path(corpus) / "variants" / name / f"{module}.py"
+            (target / f"{module}.py").write_text(
+                apply_variant(text, override.read_text(encoding="utf-8")) if override.exists() else text)
+        built[str(target)] = (None, None)
+    return built
+
+
+def verdicts(built: dict, scores: list) -> list[Verdict]:
+    out = []
+    for (path, (question, mutant)), score in zip(built.items(), scores):
+        lost = {q.id: round(q.max - q.points, 4) for q in score.questions if q.points < q.max}
+        hints = [line.strip()[len("hint: "):] for q in score.questions if q.id == question
+                 for t in q.tests if not t.passed
+                 for line in t.message.splitlines() if line.strip().startswith("hint: ")]
+        out.append(Verdict(Path(path).name, question, lost, sorted(set(hints)),
+                           mutant.hint if mutant else (), list(score.problems)))
+    return out
+
+
+def analyse(corpus: Path = CORPUS_DIR, jobs: int = 2) -> tuple[list[Verdict], list[str]]:
+    """Grade the corpus; return the verdicts and the list of failures of the corpus contract."""
+    from autograder import batch
+
+    mutants = {m.id: m for m in load_mutants(corpus)}
+    with tempfile.TemporaryDirectory(prefix="dlexam-corpus-") as folder:
+        built = build(Path(folder), corpus)
+        results = batch.grade_class([Path(p) for p in built], "M2", jobs,
+                                    Path(folder) / "results", force=True)
+    from autograder.scoring import SubmissionScore
+
+    found = verdicts(built, [SubmissionScore.from_json(r) for r in results])
+    failures = []
+    for v in found:
+        if v.question is None:
+            if v.lost:
+                failures.append(f"{v.id}: a correct variant loses points on {v.lost}")
+            continue
+        mutant = mutants[v.id[len("mutant-"):]]
+        if not v.caught:
+            failures.append(f"{v.id}: not caught on Q{v.question} ({mutant.description})")
+        undeclared = sorted(set(v.lost) - {v.question} - set(mutant.also))
+        if undeclared:
+            failures.append(f"{v.id}: loses points on undeclared questions {undeclared}")
+        if v.wrong_hints:
+            failures.append(f"{v.id}: a hint names another misconception: {v.wrong_hints[0]}")
+    return found, failures
+
+
+def mutation_scores(found: list[Verdict]) -> dict[str, tuple[int, int, int]]:
+    """question -> (mutants, caught, named by a hint)."""
+    table: dict[str, list[int]] = {}
+    for v in found:
+        if v.question is not None:
+            row = table.setdefault(v.question, [0, 0, 0])
+            row[0] += 1
+            row[1] += v.caught
+            row[2] += v.named
+    rubric = load_rubric()
+    return {q: tuple(table[q]) for q in rubric.ids if q in table}
