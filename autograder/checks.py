@@ -42,6 +42,10 @@ def describe_inputs(inputs: Mapping[str, object]) -> str:
     return ", ".join(parts)
 
 
+def _head(check: str, where: str) -> str:
+    return f"{check} on {where}" if where else check
+
+
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -58,11 +62,11 @@ def as_array(got, check: str, where: str) -> np.ndarray:
     if hasattr(got, "detach") and hasattr(got, "numpy"):   # a torch tensor
         got = got.detach().numpy()
     if isinstance(got, (bool, np.bool_)) or got is None or isinstance(got, (str, dict, tuple)):
-        raise Mismatch(f"{check} on {where}: expected numbers, got {type(got).__name__} {_short(got)}")
+        raise Mismatch(f"{_head(check, where)}: expected numbers, got {type(got).__name__} {_short(got)}")
     try:
         array = np.asarray(got, dtype=np.float64)
     except (TypeError, ValueError):
-        raise Mismatch(f"{check} on {where}: expected numbers, got {type(got).__name__}") from None
+        raise Mismatch(f"{_head(check, where)}: expected numbers, got {type(got).__name__}") from None
     return array
 
 
@@ -79,7 +83,7 @@ def assert_close(got, expected, *, check: str, inputs: Mapping[str, object],
     want = np.asarray(expected, dtype=np.float64)
     have = as_array(got, check, where)
     if have.shape != want.shape:
-        raise Mismatch(f"{check} on {where}: expected shape {want.shape}, got shape {have.shape}"
+        raise Mismatch(f"{_head(check, where)}: expected shape {want.shape}, got shape {have.shape}"
                        + _hint(have, mistakes, rtol, atol))
     scale = max(1.0, float(np.max(np.abs(want[np.isfinite(want)]), initial=0.0)))
     tolerance = atol * scale + rtol * np.abs(want)
@@ -92,7 +96,7 @@ def assert_close(got, expected, *, check: str, inputs: Mapping[str, object],
     bad = int((~ok).sum())
     what = "non-finite values" if not np.isfinite(have).all() and np.isfinite(want).all() else "values differ"
     message = (
-        f"{check} on {where}: {what} ({bad} of {want.size} entries)\n"
+        f"{_head(check, where)}: {what} ({bad} of {want.size} entries)\n"
         f"  expected: {_numbers(want)}   got: {_numbers(have)}\n"
         f"  max abs error {abs_err.max(initial=0):.2e}, max rel error {rel_err.max(initial=0):.2e} "
         f"(tolerance: rel {rtol:.0e}, abs {atol * scale:.0e})"
@@ -101,9 +105,9 @@ def assert_close(got, expected, *, check: str, inputs: Mapping[str, object],
 
 
 def _close(have: np.ndarray, want: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
-    """Elementwise closeness; infinities must match exactly, nan matches nothing but nan."""
+    """Elementwise closeness; an infinite or nan expectation must be matched exactly."""
     with np.errstate(invalid="ignore"):
-        near = np.abs(have - want) <= tolerance
+        near = np.isfinite(want) & (np.abs(have - want) <= tolerance)
     same_special = (have == want) | (np.isnan(have) & np.isnan(want))
     return near | same_special
 

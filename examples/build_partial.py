@@ -63,9 +63,10 @@ MISTAKES = {
     ("vae", "reparameterize"): """
         return mu + torch.exp(logvar) * eps
     """,
-    # Q5.3: log(sigmoid(l)) computed naively: -inf and nan gradients at large negative logits.
-    ("gan", "generator_loss_nonsaturating"): """
-        return -torch.log(torch.sigmoid(fake_logits)).mean()
+    # Q5.3: log(1 - sigmoid(l)) computed naively: 1 - sigmoid(l) rounds to 0 for large logits,
+    # so the loss is -inf and its gradient nan.
+    ("gan", "generator_loss_saturating"): """
+        return torch.log(1 - torch.sigmoid(fake_logits)).mean()
     """,
 }
 

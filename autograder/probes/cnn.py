@@ -1,1 +1,0 @@
-"""Probes for the cnn suites (run inside the sandboxed child)."""

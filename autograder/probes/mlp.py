@@ -1,1 +1,0 @@
-"""Probes for the mlp suites (run inside the sandboxed child)."""
