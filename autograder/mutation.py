@@ -49,7 +49,7 @@ class Verdict:
     id: str
     question: str | None            # the mutant's question; None for a correct variant
     lost: dict[str, float]          # question -> points lost
-    hints: list[str]                # hint lines in the failure messages of `question`
+    messages: list[str]             # failure messages of the tests of `question`
     hint_words: tuple[str, ...] = ()
     problems: list[str] = field(default_factory=list)
 
@@ -57,18 +57,24 @@ class Verdict:
     def caught(self) -> bool:
         return self.question in self.lost
 
+    def _names_it(self, text: str) -> bool:
+        return bool(self.hint_words) and all(w.lower() in text.lower() for w in self.hint_words)
+
+    @property
+    def hints(self) -> list[str]:
+        """The hint lines of the messages (a grader's guess at the misconception)."""
+        return sorted({line.strip()[len("hint: "):] for m in self.messages
+                       for line in m.splitlines() if line.strip().startswith("hint: ")})
+
     @property
     def named(self) -> bool:
-        """A hint names this mutant's misconception."""
-        return any(all(w.lower() in h.lower() for w in self.hint_words) for h in self.hints) \
-            if self.hint_words else False
+        """A failure message (its hint, or the message itself) names this misconception."""
+        return any(self._names_it(m) for m in self.messages)
 
     @property
     def wrong_hints(self) -> list[str]:
-        """Hints that do not name this mutant's misconception."""
-        if not self.hint_words:
-            return []
-        return [h for h in self.hints if not all(w.lower() in h.lower() for w in self.hint_words)]
+        """Hints that name another misconception than this mutant's."""
+        return [h for h in self.hints if self.hint_words and not self._names_it(h)]
 
 
 def load_mutants(corpus: Path = CORPUS_DIR) -> list[Mutant]:
@@ -157,10 +163,9 @@ def verdicts(built: dict, scores: list) -> list[Verdict]:
     out = []
     for (path, (question, mutant)), score in zip(built.items(), scores):
         lost = {q.id: round(q.max - q.points, 4) for q in score.questions if q.points < q.max}
-        hints = [line.strip()[len("hint: "):] for q in score.questions if q.id == question
-                 for t in q.tests if not t.passed
-                 for line in t.message.splitlines() if line.strip().startswith("hint: ")]
-        out.append(Verdict(Path(path).name, question, lost, sorted(set(hints)),
+        messages = [t.message for q in score.questions if q.id == question
+                    for t in q.tests if not t.passed]
+        out.append(Verdict(Path(path).name, question, lost, messages,
                            mutant.hint if mutant else (), list(score.problems)))
     return out
 
