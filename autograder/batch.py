@@ -48,10 +48,16 @@ def expand(paths: list[Path]) -> list[Path]:
     return found
 
 
+# What decides a grade; a change in any of these invalidates stored results (reports do not).
+GRADING_PARTS = ("rubric.toml", "rubric.py", "checks.py", "scoring.py", "plugin.py", "grading.py",
+                 "intake.py", "suites", "probes", "isolation")
+
+
 def kit_fingerprint(suites: Path = SUITES_DIR) -> str:
     """Changes whenever the rubric, a suite, a probe or the grading code changes."""
     digest = hashlib.sha256()
-    files = {f.resolve() for folder in (KIT_DIR, Path(suites)) for f in folder.rglob("*")
+    files = {f.resolve() for folder in [KIT_DIR / part for part in GRADING_PARTS] + [Path(suites)]
+             for f in ([folder] if folder.is_file() else folder.rglob("*"))
              if f.suffix in (".py", ".toml", ".ini") and "__pycache__" not in f.parts}
     for file in sorted(files):
         digest.update(str(file).encode() + file.read_bytes())
