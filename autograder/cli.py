@@ -7,6 +7,8 @@
   dlexam check [PART] [--dir DIR]                      a student's public checks, with an estimate
   dlexam validate                                      solutions score full marks, skeletons 0
   dlexam skeletons [--check]                           regenerate assignments/ from solutions/
+  dlexam release OUT                                   the student bundle
+  dlexam autograder OUT.zip [--track M1|M2]            the otter / Gradescope autograder zip
 """
 from __future__ import annotations
 
@@ -82,11 +84,26 @@ def main(argv: list[str] | None = None) -> int:
                                                       "examples/submissions/skeleton.zip")
     skeletons.add_argument("--check", action="store_true",
                            help="only report whether assignments/ is up to date (exit 1 if not)")
+    release = commands.add_parser(
+        "release", help="staff: write the student bundle",
+        description="Write the student bundle into OUT: skeletons (by nbgrader when installed), "
+                    "public tests, a README, and a pytest plugin that prints an estimate on the "
+                    "exam's point scale. It works without dlexam installed.")
+    release.add_argument("out", type=Path, metavar="OUT", help="a new (or empty) folder")
+    autograder = commands.add_parser(
+        "autograder", help="staff: write the otter-grader / Gradescope autograder zip",
+        description="Write an autograder zip that `otter run`, `otter grade` and Gradescope "
+                    "accept; it installs this kit and grades with its hidden suites and rubric. "
+                    "Needs the staff extra: pip install \"dlexam[staff]\".")
+    autograder.add_argument("out", type=Path, metavar="OUT.zip", help="the zip to write")
+    autograder.add_argument("--track", choices=sorted(rubric_module.load().tracks), default="M2",
+                            help="the track it grades (default: M2)")
 
     args = parser.parse_args(argv)
     console = Console()
     return {"grade": cmd_grade, "report": cmd_report, "check": cmd_check,
-            "validate": cmd_validate, "skeletons": cmd_skeletons}[args.command](args, console)
+            "validate": cmd_validate, "skeletons": cmd_skeletons, "release": cmd_release,
+            "autograder": cmd_autograder}[args.command](args, console)
 
 
 def cmd_grade(args, console: Console) -> int:
@@ -173,6 +190,33 @@ def cmd_skeletons(args, console: Console) -> int:
         return 1 if stale else 0
     changed = skeleton.write_skeletons(rubric)
     console.print(f"rewrote {', '.join(changed)}" if changed else "assignments/ was up to date")
+    return 0
+
+
+def cmd_release(args, console: Console) -> int:
+    from autograder.release.bundle import write_bundle
+
+    try:
+        bundle = write_bundle(args.out, rubric_module.load())
+    except FileExistsError as error:
+        console.print(f"[red]{error}[/red]")
+        return 2
+    console.print(f"student bundle: {bundle.folder}/ ({len(bundle.files)} files; skeletons made by "
+                  f"{bundle.generator})")
+    return 0
+
+
+def cmd_autograder(args, console: Console) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("otter") is None:
+        console.print('[red]building the autograder needs otter-grader: pip install "dlexam[staff]"[/red]')
+        return 2
+    from autograder.release import otter
+
+    path = otter.build(args.out, rubric_module.load(), args.track)
+    console.print(f"autograder zip: {path} (track {args.track}); grade with "
+                  f"`otter run -a {path.name} SUBMISSION.zip` or upload it to Gradescope")
     return 0
 
 

@@ -1,5 +1,8 @@
 """Small suites and submissions for the kit's tests of the grading pipeline."""
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 SUITE = '''
 import numpy as np
@@ -41,3 +44,17 @@ def make_submission(tmp_path, name, softmax, mlp="def one():\n    return 1\n"):
 
 
 GOOD = "def double(x):\n    return 2 * x\n\ndef slow():\n    return None\n"
+
+
+def isolated_venv(folder: Path, *packages) -> Path:
+    """A fresh virtual environment that sees only the standard library and the site-packages
+    folders of `packages` (imported modules), through a .pth file: no network is needed, and
+    an editable dlexam install stays out of reach (its own .pth file is not processed there).
+    Returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    python = folder / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    folders = sorted({str(Path(p.__file__).resolve().parents[1]) for p in packages})
+    (Path(site) / "deps-from-the-test-run.pth").write_text("\n".join(folders) + "\n")
+    return python

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from autograder.scoring import SubmissionScore
@@ -24,19 +25,21 @@ def first_failure(question) -> str:
 
 
 def render(score: SubmissionScore, console: Console) -> None:
-    table = Table(title=f"{score.submission} — track {score.track}", title_justify="left")
+    # escape(): names, messages and problems quote student text, which is not rich markup
+    table = Table(title=f"{escape(score.submission)} — track {score.track}", title_justify="left")
     table.add_column("Q", style="bold")
     table.add_column("title")
     table.add_column("points", justify="right")
     table.add_column("first failure", overflow="fold", max_width=70)
     for q in score.questions:
         style = "green" if q.points == q.max else ("red" if q.points == 0 else "yellow")
-        table.add_row(q.id, q.title, f"[{style}]{pts(q.points)}/{pts(q.max)}[/{style}]", first_failure(q))
+        table.add_row(q.id, q.title, f"[{style}]{pts(q.points)}/{pts(q.max)}[/{style}]",
+                      escape(first_failure(q)))
     console.print(table)
     for line in score.problems:
-        console.print(f"  [yellow]submission:[/yellow] {line}")
+        console.print(f"  [yellow]submission:[/yellow] {escape(line)}")
     for line in score.warnings:
-        console.print(f"  [yellow]warning:[/yellow] {line}")
+        console.print(f"  [yellow]warning:[/yellow] {escape(line)}")
     console.print(f"  [bold]total {pts(score.total)}/{pts(score.max)}[/bold]   on 20: {pts(score.on20)}\n")
 
 
@@ -51,6 +54,6 @@ def render_summary(scores: list[SubmissionScore], console: Console) -> None:
     table.add_column("on 20", justify="right")
     table.add_column("status")
     for s in scores:
-        table.add_row(s.submission, *(f"{pts(s.parts[p]['points'])}/{pts(s.parts[p]['max'])}" for p in parts),
+        table.add_row(escape(s.submission), *(f"{pts(s.parts[p]['points'])}/{pts(s.parts[p]['max'])}" for p in parts),
                       f"{pts(s.total)}/{pts(s.max)}", pts(s.on20), s.status)
     console.print(table)
