@@ -8,6 +8,7 @@
   dlexam validate                                      solutions score full marks, skeletons 0
   dlexam skeletons [--check]                           regenerate assignments/ from solutions/
   dlexam release OUT                                   the student bundle
+  dlexam mutants [--jobs N]                            staff: mutation analysis of the suites
   dlexam autograder OUT.zip [--track M1|M2]            the otter / Gradescope autograder zip
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from autograder import rubric as rubric_module
 from autograder.batch import default_jobs
@@ -99,11 +101,18 @@ def main(argv: list[str] | None = None) -> int:
     autograder.add_argument("--track", choices=sorted(rubric_module.load().tracks), default="M2",
                             help="the track it grades (default: M2)")
 
+    mutants = commands.add_parser(
+        "mutants", help="staff: grade the mutant corpus, print the mutation score per question",
+        description="Grade tests/corpus (one-bug mutants and correct variants): every variant must "
+                    "get full marks, every mutant must lose points on its own question (and only "
+                    "on declared others); prints caught and hint-named mutants per question.")
+    mutants.add_argument("--jobs", type=int, default=default_jobs(), metavar="N")
+
     args = parser.parse_args(argv)
     console = Console()
     return {"grade": cmd_grade, "report": cmd_report, "check": cmd_check,
             "validate": cmd_validate, "skeletons": cmd_skeletons, "release": cmd_release,
-            "autograder": cmd_autograder}[args.command](args, console)
+            "autograder": cmd_autograder, "mutants": cmd_mutants}[args.command](args, console)
 
 
 def cmd_grade(args, console: Console) -> int:
@@ -218,6 +227,17 @@ def cmd_autograder(args, console: Console) -> int:
     console.print(f"autograder zip: {path} (track {args.track}); grade with "
                   f"`otter run -a {path.name} SUBMISSION.zip` or upload it to Gradescope")
     return 0
+
+
+def cmd_mutants(args, console: Console) -> int:
+    from autograder import mutation
+
+    found, failures = mutation.analyse(jobs=args.jobs)
+    for line in mutation.summary_lines(found):
+        console.print(escape(line))
+    for line in failures:
+        console.print(f"[red]{escape(line)}[/red]")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -210,3 +210,16 @@ def mutation_scores(found: list[Verdict]) -> dict[str, tuple[int, int, int]]:
             row[2] += v.named
     rubric = load_rubric()
     return {q: tuple(table[q]) for q in rubric.ids if q in table}
+
+
+def summary_lines(found: list[Verdict]) -> list[str]:
+    """The mutation score per question and overall, as printed by `dlexam mutants`."""
+    mutants = [v for v in found if v.question is not None]
+    variants = [v for v in found if v.question is None]
+    lines = ["mutation score per question (caught / mutants, named by a message or hint):"]
+    lines += [f"  Q{q}: {caught}/{total} caught, {named}/{total} named"
+              for q, (total, caught, named) in mutation_scores(found).items()]
+    lines.append(f"mutants: {sum(v.caught for v in mutants)}/{len(mutants)} caught, "
+                 f"{sum(v.named for v in mutants)}/{len(mutants)} named; correct variants: "
+                 f"{sum(not v.lost for v in variants)}/{len(variants)} at full marks")
+    return lines

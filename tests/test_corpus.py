@@ -29,8 +29,5 @@ def test_hints_name_most_misconceptions(analysis, capsys):
     mutants = [v for v in found if v.question is not None]
     named = sum(v.named for v in mutants)
     with capsys.disabled():
-        print("\nmutation score per question (mutants, caught, named by a hint):")
-        for question, (total, caught, hinted) in mutation.mutation_scores(found).items():
-            print(f"  Q{question}: {caught}/{total} caught, {hinted}/{total} named")
-        print(f"  all: {sum(v.caught for v in mutants)}/{len(mutants)} caught, {named}/{len(mutants)} named")
+        print("\n" + "\n".join(mutation.summary_lines(found)))
     assert named >= 0.8 * len(mutants)
