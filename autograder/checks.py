@@ -42,6 +42,22 @@ def describe_inputs(inputs: Mapping[str, object]) -> str:
     return ", ".join(parts)
 
 
+def describe_call(function: str, args=(), kwargs: Mapping[str, object] = {}) -> str:
+    """'linear(array (4, 3), array (5, 3), array (5,))': what a student function was called on,
+    for the message of an exception it raised."""
+    def one(value) -> str:
+        shape = getattr(value, "shape", None)
+        if shape is not None and len(shape) > 0:
+            return f"{'tensor' if hasattr(value, 'detach') else 'array'} {tuple(shape)}"
+        if isinstance(value, dict):
+            return "{" + ", ".join(map(str, value)) + "}"
+        if isinstance(value, (list, tuple)) and len(value) > 3:
+            return f"{type(value).__name__} of {len(value)}"
+        return _short(value)
+    parts = [one(a) for a in args] + [f"{k}={one(v)}" for k, v in kwargs.items()]
+    return f"{function}({', '.join(parts)})"
+
+
 def _head(check: str, where: str) -> str:
     return f"{check} on {where}" if where else check
 
@@ -77,7 +93,9 @@ def assert_close(got, expected, *, check: str, inputs: Mapping[str, object],
 
     `expected` is computed by the grader (from torch). `mistakes` maps a hint (naming the
     misconception and the exam question) to what that mistaken formula returns on the same
-    input; the first that `got` matches is added to the message.
+    input; the hint of the formula `got` matches is added to the message (when several
+    mistaken formulas give that same result on this input, all of their hints, joined by
+    " — or: ", since the result alone cannot tell them apart).
     """
     where = describe_inputs(inputs)
     want = np.asarray(expected, dtype=np.float64)
@@ -92,13 +110,15 @@ def assert_close(got, expected, *, check: str, inputs: Mapping[str, object],
         return
     finite = np.isfinite(have) & np.isfinite(want)
     abs_err = np.abs(have - want)[finite]
-    rel_err = abs_err / np.maximum(np.abs(want[finite]), 1e-300)
+    nonzero = want[finite] != 0     # a relative error means nothing where 0 is expected
+    rel_err = abs_err[nonzero] / np.abs(want[finite][nonzero])
     bad = int((~ok).sum())
     what = "non-finite values" if not np.isfinite(have).all() and np.isfinite(want).all() else "values differ"
     message = (
         f"{_head(check, where)}: {what} ({bad} of {want.size} entries)\n"
         f"  expected: {_numbers(want)}   got: {_numbers(have)}\n"
-        f"  max abs error {abs_err.max(initial=0):.2e}, max rel error {rel_err.max(initial=0):.2e} "
+        f"  max abs error {abs_err.max(initial=0):.2e}, max rel error "
+        f"{f'{rel_err.max():.2e}' if rel_err.size else 'n/a (0 expected)'} "
         f"(tolerance: rel {rtol:.0e}, abs {atol * scale:.0e})"
     )
     raise Mismatch(message + _hint(have, mistakes, rtol, atol))
@@ -112,14 +132,33 @@ def _close(have: np.ndarray, want: np.ndarray, tolerance: np.ndarray) -> np.ndar
     return near | same_special
 
 
-def _hint(have: np.ndarray, mistakes: Mapping[str, object], rtol: float, atol: float) -> str:
-    for hint, wrong in mistakes.items():
+def matching_hints(got, mistakes, rtol: float = RTOL, atol: float = ATOL) -> list[str]:
+    """The hints of `mistakes` (a mapping hint -> mistaken value, or a list of such pairs when
+    one misconception has several formulas) whose mistaken value `got` matches (same shape,
+    within tolerance; an infinite or nan mistaken value must be matched exactly)."""
+    try:
+        have = np.asarray(got.detach().numpy() if hasattr(got, "detach") else got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return []
+    found = []
+    for hint, wrong in (mistakes.items() if hasattr(mistakes, "items") else mistakes):
+        if hasattr(wrong, "detach"):
+            wrong = wrong.detach().numpy()
         wrong = np.asarray(wrong, dtype=np.float64)
-        if wrong.shape == have.shape:
+        if wrong.shape == have.shape and hint not in found:
             scale = max(1.0, float(np.max(np.abs(wrong[np.isfinite(wrong)]), initial=0.0)))
             if _close(have, wrong, atol * scale + rtol * np.abs(wrong)).all():
-                return f"\n  hint: {hint}"
-    return ""
+                found.append(hint)
+    return found
+
+
+def hint_line(hints: list[str]) -> str:
+    """The message's hint line: one hint, or several mistakes that all give this result."""
+    return f"\n  hint: {' — or: '.join(hints)}" if hints else ""
+
+
+def _hint(have: np.ndarray, mistakes: Mapping[str, object], rtol: float, atol: float) -> str:
+    return hint_line(matching_hints(have, mistakes, rtol, atol))
 
 
 def assert_unchanged(before: Mapping[str, object], after: Mapping[str, object], *, check: str) -> None:

@@ -107,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
                     "get full marks, every mutant must lose points on its own question (and only "
                     "on declared others); prints caught and hint-named mutants per question.")
     mutants.add_argument("--jobs", type=int, default=default_jobs(), metavar="N")
+    mutants.add_argument("--corpus", type=Path, default=None, metavar="DIR",
+                         help="another corpus of the same form (mutants.toml, variants/); "
+                              "default: tests/corpus")
 
     args = parser.parse_args(argv)
     console = Console()
@@ -232,7 +235,7 @@ def cmd_autograder(args, console: Console) -> int:
 def cmd_mutants(args, console: Console) -> int:
     from autograder import mutation
 
-    found, failures = mutation.analyse(jobs=args.jobs)
+    found, failures = mutation.analyse(args.corpus or mutation.CORPUS_DIR, jobs=args.jobs)
     for line in mutation.summary_lines(found):
         console.print(escape(line))
     for line in failures:

@@ -57,6 +57,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder.checks import Mismatch, assert_close, assert_true, assert_unchanged, case_rng
+from autograder.isolation.sandbox import StudentCodeError
 
 MODULE = "cnn"
 
@@ -144,10 +145,17 @@ def conv_expected_and_mistakes(case: int):
 def call_conv2d(submission, case: int):
     x, w, b, s, p = conv_inputs(case)
     if CONV_SPECS[case][-1] == "default":
-        return (submission.call(MODULE, "conv2d", x, w),
-                "conv2d(x, w) (defaults: b=None, stride=1, padding=0)")
-    return (submission.call(MODULE, "conv2d", x, w, b, s, p),
-            f"conv2d(x, w, {'b' if b is not None else 'None'}, stride={s}, padding={p})")
+        args, check = (x, w), "conv2d(x, w) (defaults: b=None, stride=1, padding=0)"
+    else:
+        args = (x, w, b, s, p)
+        check = f"conv2d(x, w, {'b' if b is not None else 'None'}, stride={s}, padding={p})"
+    try:
+        return submission.call(MODULE, "conv2d", *args), check
+    except StudentCodeError as error:
+        if b is not None or error.kind != "raised" or "NoneType" not in str(error):
+            raise
+        raise Mismatch(f"{error}\n  hint: b=None means no bias: add b only when it is given "
+                       f"(if b is not None) (Q4.1)") from None
 
 
 @pytest.mark.question("4.1", weight=4)

@@ -190,8 +190,9 @@ def call_strict_or_hint(submission, check: str, function: str, *args):
             hint = ("exp overflows for logits this large: subtract the row maximum before "
                     "exponentiating (Q1.1)")
         else:   # divide or invalid: an exponential underflowed to 0, then was logged or divided
-            hint = ("exp of logits far below the maximum underflows to 0, and log(0) or 0/0 "
-                    "follows: compute (z − max) − log Σ exp(z − max), never log(softmax(z)) (Q1.1)")
+            hint = ("exp of logits far below the row maximum underflows to 0, and log(0) or 0/0 "
+                    "follows: subtract the row maximum and compute (z − max) − log Σ exp(z − max), "
+                    "never log(softmax(z)) (Q1.1)")
         raise Mismatch(f"{check}: {error}\n  hint: {hint}") from None
 
 

@@ -5,6 +5,7 @@ Bugs these checks catch, each named where it is caught:
 - log(softmax(z)) for log_softmax (log of an underflowed 0 gives -inf at ±1e4);
 - the wrong axis (normalising over axis 0, or ignoring `axis`);
 - logsumexp keeping the axis, or forgetting to add the max back;
+- log_softmax as log(softmax(z)) even with the max shift (log of an underflowed 0 at ±1e4);
 - modifying the input in place (z -= z.max()).
 """
 import functools
@@ -50,6 +51,29 @@ def reference(function: str, z: np.ndarray, axis: int) -> np.ndarray:
     return FUNCTIONS[function](torch.from_numpy(z), axis).numpy()
 
 
+def mistakes_of(function: str, z: np.ndarray, axis: int) -> dict:
+    """hint -> what a known mistaken formula gives on (z, axis); computed here, in the grader."""
+    t = torch.from_numpy(z)
+    lse = torch.logsumexp(t, dim=axis, keepdim=True).numpy()
+    out = {}
+    if function == "logsumexp":
+        out["kept the reduced axis: logsumexp removes `axis` (keepdims=False), its result has "
+            "z's shape without that axis (Q3.1)"] = lse
+        out["log Σ exp(z − max) without adding the maximum back: logsumexp(z) = max + "
+            "log Σ exp(z − max) (Q3.1)"] = (lse - z.max(axis=axis, keepdims=True)).squeeze(axis)
+    return out
+
+
+STRICT_HINTS = {
+    "overflow": "exp overflows for large logits; subtract the maximum along the axis before "
+                "exponentiating (Q3.1)",
+    # divide (log of 0) or invalid (0/0, inf - inf): an exponential underflowed to 0 first
+    "underflow": "an exponential underflowed to 0, then log(0) or 0/0 followed: subtract the "
+                 "maximum along the axis before exponentiating, and never take log(softmax(z)): "
+                 "log_softmax is (z − max) − logsumexp(z − max) (Q3.1)",
+}
+
+
 def naive(function: str, z: np.ndarray, axis: int) -> np.ndarray:
     """What the unshifted formula gives (for hints); computed here, in the grader."""
     with np.errstate(all="ignore"):
@@ -68,8 +92,10 @@ def test_matches_torch_on_random_logits(submission, function, case):
     wrong_axis = 0 if axis != 0 else -1
     assert_close(got, reference(function, z, axis), check=f"{function}(z, axis={axis})",
                  inputs={"z": z}, mistakes={
-                     f"normalised over axis {wrong_axis} instead of axis={axis} (Q3.1)":
+                     f"{'reduced' if function == 'logsumexp' else 'normalised'} over axis "
+                     f"{wrong_axis} instead of axis={axis} (Q3.1)":
                          reference(function, z, wrong_axis),
+                     **mistakes_of(function, z, axis),
                  })
 
 
@@ -82,14 +108,22 @@ def test_exact_at_extreme_logits(submission, function, case):
     try:
         got = submission.call_strict(MODULE, function, z, axis=axis)
     except StudentCodeError as error:
-        if error.kind != "raised":
+        if error.kind != "raised" or "FloatingPointError" not in str(error):
             raise
-        raise Mismatch(f"{check}: {error}\n  hint: exp overflows for large logits; subtract the "
-                       f"maximum along the axis before exponentiating (Q3.1)") from None
-    assert_close(got, reference(function, z, axis), check=check, inputs={"z": z}, mistakes={
+        cause = "overflow" if "overflow" in str(error) else "underflow"
+        raise Mismatch(f"{check}: {error}\n  hint: {STRICT_HINTS[cause]}") from None
+    with np.errstate(all="ignore"):
+        e = np.exp(z - z.max(axis=axis, keepdims=True))
+        log_of_softmax = np.log(e / e.sum(axis=axis, keepdims=True))
+    mistakes = {
         "exp overflowed: subtract the maximum along the axis before exponentiating (Q3.1)":
             naive(function, z, axis),
-    })
+        **mistakes_of(function, z, axis),
+    }
+    if function == "log_softmax":
+        mistakes[STRICT_HINTS["underflow"]] = log_of_softmax
+    assert_close(got, reference(function, z, axis), check=check, inputs={"z": z},
+                 mistakes=mistakes)
 
 
 @pytest.mark.question("3.1", weight=1)

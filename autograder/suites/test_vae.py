@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from torch.distributions import Bernoulli, Categorical, Normal, kl_divergence
 
 from autograder.checks import (Mismatch, as_array, assert_close, assert_true, assert_unchanged,
-                               case_rng, describe_inputs)
+                               case_rng, describe_inputs, hint_line, matching_hints)
 
 MODULE = "vae"
 NEG_INF = float("-inf")
@@ -102,8 +102,8 @@ def grads_of(submission, function, args, differentiable, weights, check, questio
 
 NAN_GRADIENT = ("nan gradient where torch's is finite: torch.where (or masking) does not stop a "
                 "nan or inf computed in the discarded branch (log(0), 0 * inf, inf - inf) from "
-                "reaching the gradient; compute that branch on safe values, or use log_softmax "
-                "(Q{})")
+                "reaching the gradient; compute that branch on safe values, or use F.logsigmoid "
+                "/ log_softmax rather than log(sigmoid) / log(softmax) (Q{})")
 
 
 def assert_grad(got, expected, *, name, check, inputs, question, mistakes={}, where=None):
@@ -634,17 +634,19 @@ NAIVE_LOG_SIGMOID = ("log(sigmoid(l)) or log(1 - sigmoid(l)) is -inf once sigmoi
                      "1: use F.logsigmoid(l), and log(1 - sigmoid(l)) = logsigmoid(-l) (Q5.4)")
 
 
-def assert_finite_like(got, expected, *, check, inputs, hint):
+def assert_finite_like(got, expected, *, check, inputs, hint=None, mistakes={}):
     """Finite where expected is finite, before assert_close (whose relative tolerance is infinite
-    around an infinite expected value, and which cannot name the cause of a nan)."""
+    around an infinite expected value, and which cannot name the cause of a nan). The hint is
+    that of the mistaken formulas `got` matches (nan and inf matched exactly), else `hint`."""
     have = as_array(got, check, describe_inputs(inputs))
     want = np.asarray(expected, dtype=np.float64)
     if have.shape == want.shape and (np.isfinite(have) != np.isfinite(want)).any():
         bad = np.isfinite(have) != np.isfinite(want)
+        hints = matching_hints(have, mistakes) or ([hint] if hint else [])
         raise Mismatch(f"{check} on {describe_inputs(inputs)}: non-finite values where torch's are "
                        f"finite, or the reverse ({int(bad.sum())} of {want.size} entries)\n"
-                       f"  expected: {want[bad].ravel()[:4]}   got: {have[bad].ravel()[:4]}\n"
-                       f"  hint: {hint}")
+                       f"  expected: {want[bad].ravel()[:4]}   got: {have[bad].ravel()[:4]}"
+                       + hint_line(hints))
 
 
 def bernoulli_mistakes(x, logits):
@@ -782,8 +784,11 @@ def test_elbo_gradients(submission, case):
     got = grads_of(submission, "elbo", [x, logits, mu, logvar], [1, 2, 3], [weight], check, "5.4")
     for g, e, name in zip(got, expected, ["x_logits", "mu", "logvar"]):
         mistakes = {"summed over the batch instead of the mean (Q5.4)": B * e}
+        mistakes["returned the loss -ELBO: the function returns the ELBO itself, to be "
+                 "maximised (Q5.4)"] = -e
         if name != "x_logits":
-            mistakes["the KL term has the wrong sign: ELBO = log p(x|z) - KL (Q5.4)"] = -e
+            mistakes["the KL term has the wrong sign: the ELBO is log p(x|z) MINUS KL(q || p), "
+                     "not plus (Q5.4)"] = -e
         assert_grad(g, e, name=name, check=check, inputs=elbo_inputs(case), question="5.4",
                     mistakes=mistakes)
 
@@ -936,8 +941,9 @@ def test_reparameterize_gradients(submission, case):
     assert_grad(got[1], expected[1], name="logvar", check=check, inputs=reparam_inputs(case),
                 question="5.6", mistakes={
                     zero_hint.format("logvar"): torch.zeros_like(logvar),
-                    "d z / d logvar = eps exp(logvar) here: exp(logvar) was used as the std "
-                    "(Q5.6)": w * eps * torch.exp(logvar),
+                    "exp(logvar) was used as the standard deviation (d z / d logvar = "
+                    "eps exp(logvar) here): std = exp(logvar / 2) (Q5.6)":
+                        w * eps * torch.exp(logvar),
                     "d z / d logvar = eps: z = mu + logvar * eps (Q5.6)": w * eps,
                 })
 
@@ -1071,6 +1077,36 @@ def test_categorical_elbo_gradients(submission, case):
     cat_grad_check(submission, cat_case(case), "categorical_elbo(...), back-propagating 0.7 * ELBO")
 
 
+def cat_edge_mistakes(edge, log_px, q_logits, prior_logits):
+    """hint -> what the mistaken formulas give on an edge case (nan and inf included), in torch."""
+    q, p = torch.softmax(q_logits, -1), torch.softmax(prior_logits, -1).expand_as(q_logits)
+    log_q, log_p = torch.log_softmax(q_logits, -1), torch.log_softmax(prior_logits, -1)
+    rec = (q * log_px).sum(-1)
+    elbo = lambda kl_terms: (rec - kl_terms.sum(-1)).mean()                   # noqa: E731
+    zero_hint = {"both_zero": "a term where q(k) = 0 counts 0 even when the prior is 0 too: "
+                              "mask it, e.g. with torch.where, instead of computing "
+                              "0 * (-inf - (-inf)) = nan (Q5.7)"}.get(
+        edge, "a term with q(k) = 0 counts 0 (0 log 0 = 0): mask it, e.g. with torch.where, "
+              "instead of computing 0 * (-inf) = nan (Q5.7)")
+    # Only the mistakes each edge is built to reveal: on these inputs a nan or an infinity is all
+    # a result shows, and several formulas give the same one.
+    edge_formula = {
+        "q_zero": (zero_hint, lambda: elbo(q * (log_q - log_p))),
+        "both_zero": (zero_hint, lambda: elbo(q * (log_q - log_p))),
+        "excluded": ("a small constant added to the prior (log(p + 1e-10)): when q puts mass on a "
+                     "value the prior excludes, KL(q || p) = +inf and the ELBO is -inf (Q5.7)",
+                     lambda: elbo(torch.xlogy(q, q) - q * torch.log(p + 1e-10))),
+        "one_hot": ("q(k) rounds to exactly 0 for a logit far below the others, and log(0) = "
+                    "-inf: use log_softmax, not log(softmax) (Q5.7)",
+                    lambda: elbo(q * (torch.log(q) - log_p))),
+    }[edge]
+    return {
+        edge_formula[0]: edge_formula[1](),
+        "reversed KL: this is KL(prior || q); the ELBO subtracts KL(q || prior) (Q5.7)":
+            elbo(p * (log_p - log_q)),
+    }
+
+
 @pytest.mark.question("5.7", weight=2.5)
 @pytest.mark.parametrize("edge", CAT_EDGES)
 def test_categorical_elbo_zero_probabilities(submission, edge):
@@ -1083,17 +1119,12 @@ def test_categorical_elbo_zero_probabilities(submission, edge):
     check = f"categorical_elbo(...) with zero probabilities ({edge})"
     got = submission.call(MODULE, "categorical_elbo", *args)
     expected = cat_reference(*args)
-    hint = {"q_zero": "a term with q(k) = 0 counts 0 (0 log 0 = 0): mask it, e.g. with "
-                      "torch.where, instead of computing 0 * (-inf) = nan (Q5.7)",
-            "both_zero": "a term where q(k) = 0 counts 0 even when the prior is 0 too (Q5.7)",
-            "excluded": "when q puts mass on a value the prior excludes, KL(q || p) = +inf and "
-                        "the ELBO is -inf (Q5.7)",
-            "one_hot": "q(k) rounds to exactly 0 for a logit 800 below the others: use "
-                       "log_softmax, not log(softmax) (Q5.7)"}[edge]
     # Finiteness first: a finite ELBO where torch gives -inf must fail (assert_close's relative
-    # tolerance is infinite there), and a nan gets its hint.
-    assert_finite_like(got, expected, check=check, inputs=cat_inputs(*args), hint=hint)
-    assert_close(got, expected, check=check, inputs=cat_inputs(*args))
+    # tolerance is infinite there), and a nan gets the hint of the formula that gives it.
+    assert_finite_like(got, expected, check=check, inputs=cat_inputs(*args),
+                       mistakes=cat_edge_mistakes(edge, *args))
+    assert_close(got, expected, check=check, inputs=cat_inputs(*args),
+                 mistakes=[*cat_edge_mistakes(edge, *args).items(), *cat_mistakes(*args).items()])
     cat_grad_check(submission, args, f"{check}, back-propagating 0.7 * ELBO")
 
 
