@@ -39,14 +39,16 @@ class Grader:
     """
 
     def __init__(self, track: str = "M2", limits: Limits = Limits(), suites: Path = SUITES_DIR,
-                 sandbox_uid: int | None = None):
+                 sandbox_uid: int | None = None, shuffle_seed: int | None = None):
         torch.set_num_threads(1)   # small tensors: threads only add spin-waits and variance
+        self.shuffle_seed = shuffle_seed   # see GradingPlugin
         self.track = track
         self.suites = Path(suites)
         self.rubric = rubric_module.load()
         self.parent = WarmParent(limits, drop_to=sandbox_user(sandbox_uid))
         missing = missing_protections()
-        self.warnings = [f"sandbox protections not available here (grader not running as root): "
+        why = "" if os.geteuid() == 0 else " (grader not running as root)"
+        self.warnings = [f"sandbox protections not available here{why}: "
                          f"{', '.join(missing)}"] if missing else []
 
     def grade(self, paths: list[Path],
@@ -71,10 +73,12 @@ class Grader:
                 if on_graded:
                     on_graded(index, scores[index])
 
-            plugin = GradingPlugin(rubric, track, subs, self.parent, on_done=finish)
-            # Plugins a grading run does not need cost per test (logging, warnings) or per run
-            # (the unraisable-exception plugin's repeated gc.collect over torch's heap).
-            args = [str(self.suites), "-p", "no:terminal", "-p", "no:cacheprovider",
+            plugin = GradingPlugin(rubric, track, subs, self.parent, on_done=finish,
+                                   shuffle_seed=self.shuffle_seed)
+            # Plugins a grading run does not need cost per test (capture, logging, warnings) or
+            # per run (the unraisable-exception plugin's repeated gc.collect over torch's heap);
+            # student output never reaches this process anyway.
+            args = [str(self.suites), "-p", "no:terminal", "-p", "no:cacheprovider", "-s",
                     "-p", "no:randomly", "-p", "no:logging", "-p", "no:warnings",
                     "-p", "no:unraisableexception", "-p", "no:threadexception",
                     "--rootdir", str(self.suites), "-c", str(self.suites / "pytest.ini")]

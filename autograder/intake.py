@@ -2,10 +2,12 @@
 
 Only files named like a rubric module (mlp.py, training.py, ...) are taken, from the folder
 itself or from one sub-folder (students often zip a folder). Nothing else is copied: no
-conftest.py, no pytest.ini, no sitecustomize.py, no numpy.py, no package. Links are refused,
-archives are read entry by entry without extracting anything else, with bounds on entry count,
-sizes and compression ratio. Every refusal or oddity is a line in `problems`; a submission
-with problems is still graded on whatever modules it does have.
+conftest.py, no pytest.ini, no sitecustomize.py, no numpy.py, no package. Links are refused
+(symbolic and hard: a hard link could hand the grader, which may run as root, a file its
+author cannot read), archives are read entry by entry without extracting anything else, with
+bounds on entry count, sizes and compression ratio. An entry over a bound is refused alone: the
+other modules of the archive are still taken. Every refusal or oddity is a line in `problems`;
+a submission with problems is still graded on whatever modules it does have.
 """
 from __future__ import annotations
 
@@ -13,14 +15,19 @@ import ast
 import os
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from autograder.isolation.sandbox import printable
+
 MAX_MODULE_BYTES = 1024 * 1024
 MAX_ARCHIVE_ENTRIES = 2000
-MAX_ARCHIVE_BYTES = 64 * 1024 * 1024      # sum of uncompressed sizes
+MAX_ARCHIVE_BYTES = 64 * 1024 * 1024      # bytes of a submission batch.py fingerprints
 MAX_COMPRESSION_RATIO = 200
 MAX_DEPTH = 2                              # module files at most one folder down
+MAX_PROBLEMS = 30                          # lines of problems kept in a report
+MAX_PROBLEM_CHARS = 300
 
 
 @dataclass
@@ -35,7 +42,7 @@ class Submission:
 
 
 def submission_id(path: Path) -> str:
-    name = path.name
+    name = printable(path.name)   # it is shown in reports
     return name[:-4] if name.lower().endswith(".zip") else name
 
 
@@ -63,6 +70,7 @@ def take(path: Path, workdir: Path, modules: list[str]) -> Submission:
     except (OSError, zipfile.BadZipFile, RuntimeError, ValueError) as error:
         sub.problems.append(f"{path.name}: could not be read ({error})")
         files = {}
+    sub.problems = _bounded(sub.problems)
     for filename in sorted(files, key=lambda f: modules.index(wanted[f])):
         target = workdir / filename
         target.write_bytes(files[filename])
@@ -77,6 +85,19 @@ def take(path: Path, workdir: Path, modules: list[str]) -> Submission:
     elif missing:
         sub.problems.append("missing: " + ", ".join(missing))
     return sub
+
+
+def _bounded(problems: list[str]) -> list[str]:
+    """Problem lines quote names the student chose (an archive may hold 2000 entries with
+    64 KB names, escape sequences, markup): each line is made printable and cut, and only the
+    first MAX_PROBLEMS lines are kept, so a report stays small and readable. A long line loses
+    its middle: the name's start and the reason at its end are kept."""
+    half = MAX_PROBLEM_CHARS // 2
+    lines = [printable(f"{line[:half]} ... {line[-half:]}" if len(line) > 2 * half else line)
+             for line in problems[:MAX_PROBLEMS]]
+    if len(problems) > MAX_PROBLEMS:
+        lines.append(f"... and {len(problems) - MAX_PROBLEMS} more problems of the same kind")
+    return lines
 
 
 def _choose(candidates: dict[str, list[tuple[PurePosixPath, object]]], problems: list[str]):
@@ -102,26 +123,44 @@ def _from_folder(folder: Path, wanted: dict[str, str], problems: list[str]) -> d
         for name in sorted(names):
             full = Path(root) / name
             rel = PurePosixPath(full.relative_to(folder).as_posix())
-            info = os.lstat(full)
             if name not in wanted:
                 if name.endswith(".py") or name in ("pytest.ini", "setup.cfg", "pyproject.toml", "tox.ini"):
                     ignored.append(str(rel))
                 continue
-            if stat.S_ISLNK(info.st_mode) or not stat.S_ISREG(info.st_mode):
-                problems.append(f"{rel}: a link or special file; refused")
-            elif info.st_size > MAX_MODULE_BYTES:
-                problems.append(f"{rel}: {info.st_size} bytes, over the {MAX_MODULE_BYTES} limit; refused")
+            refusal = _refusal(os.lstat(full))
+            if refusal:
+                problems.append(f"{rel}: {refusal}; refused")
             else:
                 candidates.setdefault(name, []).append((rel, full))
     if ignored:
         problems.append("ignored (not exam modules): " + ", ".join(ignored[:20]))
-    return {name: _read_regular(path) for name, path in _choose(candidates, problems).items()}
+    files = {}
+    for name, path in _choose(candidates, problems).items():
+        data = _read_regular(path)
+        if isinstance(data, str):
+            problems.append(f"{path.relative_to(folder).as_posix()}: {data}; refused")
+        else:
+            files[name] = data
+    return files
 
 
-def _read_regular(path: Path) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+def _refusal(info: os.stat_result) -> str:
+    """Why a folder entry is not taken as a module, or ""."""
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISREG(info.st_mode):
+        return "a link or special file"
+    if info.st_nlink > 1:
+        return "a hard link"
+    if info.st_size > MAX_MODULE_BYTES:
+        return f"{info.st_size} bytes, over the {MAX_MODULE_BYTES} limit"
+    return ""
+
+
+def _read_regular(path: Path) -> bytes | str:
+    """The file's bytes, or why not: checked again on the open file (it may have been swapped)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as f:
-        return f.read(MAX_MODULE_BYTES + 1)[:MAX_MODULE_BYTES]
+        refusal = _refusal(os.fstat(fd))
+        return refusal or f.read(MAX_MODULE_BYTES + 1)[:MAX_MODULE_BYTES]
 
 
 def _from_zip(archive: Path, wanted: dict[str, str], problems: list[str]) -> dict[str, bytes]:
@@ -129,9 +168,8 @@ def _from_zip(archive: Path, wanted: dict[str, str], problems: list[str]) -> dic
         entries = z.infolist()
         if len(entries) > MAX_ARCHIVE_ENTRIES:
             raise ValueError(f"{len(entries)} entries, over the {MAX_ARCHIVE_ENTRIES} limit")
-        total = sum(e.file_size for e in entries)
-        if total > MAX_ARCHIVE_BYTES:
-            raise ValueError(f"{total} bytes unpacked, over the {MAX_ARCHIVE_BYTES} limit")
+        # Only module entries are ever decompressed, each at most MAX_MODULE_BYTES: other entries,
+        # however large they claim to be, are never read.
         candidates: dict[str, list] = {}
         ignored = []
         for entry in entries:
@@ -164,8 +202,13 @@ def _from_zip(archive: Path, wanted: dict[str, str], problems: list[str]) -> dic
             problems.append("ignored (not exam modules): " + ", ".join(ignored[:20]))
         files = {}
         for filename, entry in _choose(candidates, problems).items():
-            with z.open(entry) as f:
-                data = f.read(MAX_MODULE_BYTES + 1)
+            try:
+                with z.open(entry) as f:
+                    data = f.read(MAX_MODULE_BYTES + 1)
+            except (RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error,
+                    EOFError, OSError) as error:   # encrypted, unknown method, corrupt
+                problems.append(f"{entry.filename}: could not be read ({error}); refused")
+                continue
             if len(data) > MAX_MODULE_BYTES:
                 problems.append(f"{entry.filename}: larger than declared; refused")
                 continue

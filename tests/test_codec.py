@@ -77,3 +77,45 @@ def test_messages_over_the_limit_or_garbage_are_refused():
     a.close()
     with pytest.raises(EOFError):
         codec.receive(b)
+
+
+def test_a_trickled_message_must_arrive_whole_within_the_timeout():
+    import threading
+    import time
+
+    a, b = socket.socketpair()
+    a.sendall((100).to_bytes(4, "big"))
+
+    def trickle():
+        for _ in range(10):
+            time.sleep(0.1)
+            try:
+                a.send(b" ")
+            except OSError:
+                return
+
+    threading.Thread(target=trickle, daemon=True).start()
+    start = time.monotonic()
+    with pytest.raises(socket.timeout):
+        codec.receive(b, timeout=0.5)   # each byte comes within 0.5 s, the message does not
+    assert time.monotonic() - start < 0.9
+    a.close()
+    b.close()
+
+
+@pytest.mark.parametrize("payload", [
+    b"1" * 5000,                                                            # int over 4300 digits
+    json.dumps({"__ndarray__": {"dtype": "uint8", "shape": [0] * 100, "data": ""}}).encode(),
+    json.dumps({"__ndarray__": {"dtype": "uint8", "shape": [1], "data": "!!"}}).encode(),
+])
+def test_hostile_but_well_formed_json_is_a_protocol_error(payload):
+    a, b = socket.socketpair()
+    a.sendall(len(payload).to_bytes(4, "big") + payload)
+    with pytest.raises(codec.ProtocolError):
+        codec.receive(b)
+
+
+def test_arrays_in_a_foreign_byte_order_keep_their_values():
+    array = np.arange(6, dtype=">f8").reshape(2, 3)
+    back = roundtrip(array)
+    assert back.dtype == np.float64 and np.array_equal(back, array)

@@ -76,3 +76,12 @@ def test_an_empty_or_broken_submission_scores_zero_with_a_reason(tmp_path):
     empty.mkdir()
     (score,) = grade(tmp_path, empty)
     assert score.total == 0 and "no exam module found" in score.problems[0]
+
+
+def test_a_module_that_hangs_at_import_costs_one_timeout_not_one_per_test(tmp_path):
+    import time
+    start = time.monotonic()
+    (score,) = grade(tmp_path, make_submission(tmp_path, "stuck", "while True:\n    pass\n" + GOOD))
+    assert time.monotonic() - start < 8      # 4 tests of Q3.1, one timeout of 1 s
+    assert by_id(score)["3.1"].points == 0 and by_id(score)["1.2"].points == 1
+    assert all("no answer within 1 s" in t.message for t in by_id(score)["3.1"].tests)

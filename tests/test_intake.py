@@ -90,3 +90,38 @@ def test_unreadable_or_missing_submissions_are_problems_not_crashes(tmp_path):
 ])
 def test_torch_use_is_read_from_the_source(source, found):
     assert intake.torch_use(source.encode()).startswith(found) if found else not intake.torch_use(source.encode())
+
+
+def test_hard_links_are_refused(tmp_path):
+    """A hard link would let a grader running as root copy a file its author cannot read."""
+    sub = tmp_path / "grace"
+    sub.mkdir()
+    (sub / "mlp.py").write_text("x = 1\n")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET = 1\n")
+    os.link(secret, sub / "softmax.py")
+    result = take(sub, tmp_path)
+    assert result.modules == ["mlp"] and "softmax.py: a hard link; refused" in result.problems
+
+
+def test_a_bomb_entry_costs_that_entry_only(tmp_path):
+    archive = tmp_path / "heidi.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("mlp.py", "x = 1\n")
+        for name in ("softmax.py", "padding.bin"):
+            with z.open(name, "w") as f:
+                for _ in range(100):
+                    f.write(bytes(1 << 20))   # 100 MB of zeros each
+    result = take(archive, tmp_path)
+    assert result.modules == ["mlp"]
+    assert any(p.startswith("softmax.py: ") and "refused" in p for p in result.problems)
+
+
+def test_problem_lines_stay_few_short_and_printable(tmp_path):
+    """An archive may name 2000 entries with 64 KB names, escape sequences and markup."""
+    names = {f"/{'x' * 3000}/{i}/mlp.py": "x = 1\n" for i in range(100)}
+    names["\x1b[2J[/]" + "y" * 5000 + ".py"] = ""
+    result = take(make_zip(tmp_path / "ivan.zip", {"mlp.py": "x = 1\n", **names}), tmp_path)
+    assert result.modules == ["mlp"] and len(result.problems) <= intake.MAX_PROBLEMS + 2
+    assert all(len(p) < 400 and "\x1b" not in p for p in result.problems)
+    assert result.problems[0].endswith("mlp.py: absolute path in archive; refused")

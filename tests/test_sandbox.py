@@ -171,3 +171,89 @@ def test_memory_beyond_the_limit_fails_the_call_not_the_grader(student_dir):
         with pytest.raises(StudentCodeError, match="MemoryError"):
             child.call("call", "mlp", "allocate", 2 * 1024 ** 3)
         child.close()
+
+
+def test_children_do_not_inherit_the_graders_environment(student_dir, monkeypatch):
+    from autograder.isolation.sandbox import WarmParent
+    monkeypatch.setenv("DLEXAM_TEST_SECRET", "hunter2")
+    source = "import os\ndef env():\n    return sorted(os.environ)\n"
+    with WarmParent() as parent:
+        child = parent.spawn(student_dir("mlp.py", source))
+        names = child.call("call", "mlp", "env")
+        child.close()
+    assert "DLEXAM_TEST_SECRET" not in names and "PYTHONHASHSEED" in names
+
+
+def test_a_killed_warm_parent_is_restarted(student_dir):
+    from autograder.isolation.sandbox import WarmParent
+    with WarmParent() as parent:
+        parent.spawn(student_dir("mlp.py", MODULE)).close()
+        parent.process.kill()
+        parent.process.wait()
+        child = parent.spawn(student_dir.folder)
+        assert child.call("call", "mlp", "count") == 1
+        child.close()
+
+
+def test_the_output_of_a_closed_child_is_removed(child):
+    path = child.output_path
+    assert path.exists()
+    child.close()
+    assert not path.exists()
+
+
+LIAR = '''
+import os, stat
+
+class Nameless(type):
+    @property
+    def __name__(cls):
+        raise RuntimeError("no name")
+
+class Sly(str):
+    def __getitem__(self, index):
+        raise RuntimeError("no slicing")
+
+class Lie(Exception, metaclass=Nameless):
+    def __str__(self):
+        return Sly("\\x1b[2J PASSED \\udcff")
+
+def lie():
+    raise Lie()
+
+def forge():
+    for fd in range(3, 32):
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.write(fd, (15).to_bytes(4, "big") + b'{"ready": true}')
+        except OSError:
+            pass
+    return 1
+'''
+
+
+def test_lying_exceptions_and_forged_replies_cost_only_their_call(warm_parent, student_dir):
+    child = warm_parent.spawn(student_dir("mlp.py", LIAR))
+    with pytest.raises(StudentCodeError) as info:
+        child.call("call", "mlp", "lie")
+    assert info.value.kind == "raised" and str(info.value).startswith("Lie: ")
+    assert "\x1b" not in str(info.value) and "\udcff" not in str(info.value)
+    with pytest.raises(StudentCodeError, match="unreadable answer") as info:
+        child.call("call", "mlp", "forge")
+    assert info.value.kind == "protocol" and not child.alive
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the cgroup needs root")
+def test_shared_memory_counts_against_the_childs_cgroup(student_dir):
+    from autograder.isolation import cgroups
+    from autograder.isolation.sandbox import Limits, WarmParent
+    if not cgroups.available():
+        pytest.skip("no memory and pids cgroup on this machine")
+    source = ("import mmap\ndef bomb():\n    m = mmap.mmap(-1, 2 ** 30)\n"
+              "    for i in range(0, len(m), 4096):\n        m[i] = 1\n    return 1\n")
+    with WarmParent(Limits(memory_bytes=256 * 1024 ** 2)) as parent:
+        child = parent.spawn(student_dir("mlp.py", source))
+        with pytest.raises(StudentCodeError) as info:
+            child.call("call", "mlp", "bomb")
+        assert info.value.kind == "died"
+        child.close()

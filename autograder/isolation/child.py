@@ -4,9 +4,13 @@ The child confines itself before it reads a single byte of student code:
 - its own session and process group (the grader kills the whole group);
 - resource limits: CPU seconds, data memory (RLIMIT_DATA: RLIMIT_AS would break torch's large
   virtual reservations), processes, file size, open files, no core dumps;
-- when started as root: no network (the warm parent's empty network namespace), a chroot into the scratch
-  folder that holds only the submission's modules, and an unprivileged uid/gid with no groups;
-- stdout and stderr go to a capped file the grader reads; stdin is /dev/null.
+- the first victim of any out-of-memory kill (oom_score_adj 1000);
+- when started as root: the warm parent's cgroup, inherited (memory and tasks of the child and
+  its subprocesses together), no network (the warm parent's empty network namespace), a chroot
+  into the scratch folder that holds only the submission's modules, and an unprivileged uid/gid
+  with no groups;
+- no file descriptor but its socket and stdio; stdout and stderr go to a capped file the grader
+  reads; stdin is /dev/null.
 Then it answers probe requests on its socket until the grader closes it.
 """
 from __future__ import annotations
@@ -28,17 +32,19 @@ PR_SET_DUMPABLE = 4
 def run(spec: dict, sock: socket.socket, output_fd: int) -> None:
     """Confine this process as `spec` says, then serve probe requests; never returns."""
     try:
-        confine(spec, output_fd)
+        confine(spec, sock, output_fd)
     except BaseException as error:  # the grader reports this as a sandbox failure
         codec.send(sock, {"error": {"type": "SandboxError", "where": "sandbox",
                                     "message": f"{type(error).__name__}: {error}"}})
         os._exit(70)
-    codec.send(sock, {"ready": {"protections": spec["protections"]}})
-    serve(sock)
-    os._exit(0)
+    try:   # whatever student code did to this interpreter: never back into the warm parent's loop
+        codec.send(sock, {"ready": True})
+        serve(sock)
+    finally:
+        os._exit(0)
 
 
-def confine(spec: dict, output_fd: int) -> None:
+def confine(spec: dict, sock: socket.socket, output_fd: int) -> None:
     os.setsid()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -48,6 +54,11 @@ def confine(spec: dict, output_fd: int) -> None:
     os.dup2(output_fd, 2)
     os.close(devnull)
     os.close(output_fd)
+    keep = sock.fileno()
+    os.closerange(3, keep)
+    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
+    with open("/proc/self/oom_score_adj", "w") as f:   # not the warm parent's -1000: first to go
+        f.write("1000")
     limits = spec["limits"]
     _limit(resource.RLIMIT_CORE, 0)
     _limit(resource.RLIMIT_CPU, limits["cpu_seconds"])
@@ -115,20 +126,29 @@ def serve(sock: socket.socket) -> None:
 
 
 def describe(error: BaseException) -> dict:
-    """Plain-data description of an exception raised by student code or a probe."""
+    """Plain-data description of an exception raised by student code or a probe.
+
+    The exception is the student's object: its class name, message and traceback may be
+    anything (a metaclass's __name__, a __str__ that raises or returns a str subclass), so
+    each is checked to be a plain str, and any failure gives a generic description.
+    """
     from autograder.probes.base import ImportFailed
 
     where = "call"
     if isinstance(error, ImportFailed):
         where, error = "import", error.cause
     try:
+        name = type.__dict__["__name__"].__get__(type(error))   # not a metaclass's override
         message = str(error)
-    except BaseException:  # a student exception whose __str__ raises
-        message = "<unprintable exception>"
-    frames = traceback.StackSummary.extract(traceback.walk_tb(error.__traceback__),
-                                            lookup_lines=False)
-    student = [f for f in frames if os.path.dirname(f.filename) == sys.path[0]]
-    where_line = f"{os.path.basename(student[-1].filename)}, line {student[-1].lineno}" if student else ""
-    return {"type": type(error).__name__, "where": where, "message": message[:2000],
-            "line": where_line}
+        message = str.__getitem__(message, slice(0, 2000)) if isinstance(message, str) else ""
+        frames = traceback.StackSummary.extract(traceback.walk_tb(error.__traceback__),
+                                                lookup_lines=False)
+        student = [f for f in frames if type(f.filename) is str
+                   and os.path.dirname(f.filename) == sys.path[0]]
+        line = (f"{os.path.basename(student[-1].filename)}, line {student[-1].lineno}"
+                if student else "")
+    except BaseException:
+        return {"type": "Exception", "where": where, "message": "<unprintable exception>",
+                "line": ""}
+    return {"type": str(name), "where": where, "message": message, "line": line}
 

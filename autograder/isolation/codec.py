@@ -7,7 +7,10 @@ anything else raises UnsupportedType, which the child reports as "unsupported re
 Decoding, on the grader's side, re-validates everything: a lying child can send wrong numbers,
 never an object of its choosing.
 
-A message on the socket is a 4-byte big-endian length followed by that many bytes of JSON.
+A message on the socket is a 4-byte big-endian length followed by that many bytes of JSON, at
+most MAX_MESSAGE_BYTES (about 25 times the largest message of a real grading run: a child
+cannot make the grader parse gigabytes), read against one deadline for the whole message (a
+child cannot hold the grader by trickling bytes).
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import json
 import math
 import socket
 import struct
+import time
 
 import numpy as np
 
@@ -24,7 +28,7 @@ ALLOWED_DTYPES = frozenset({
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
     "float16", "float32", "float64",
 })
-MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 MAX_DEPTH = 32
 _NUMPY_SCALARS = {np.bool_: bool, np.float16: float, np.float32: float, np.float64: float,
                   np.int8: int, np.int16: int, np.int32: int, np.int64: int,
@@ -78,7 +82,8 @@ def encode_value(value, depth: int = 0):
 def _encode_array(array: np.ndarray) -> dict:
     if array.dtype.name not in ALLOWED_DTYPES or array.dtype.hasobject:
         raise UnsupportedType(f"array of dtype {array.dtype}")
-    contiguous = np.ascontiguousarray(array)
+    # native byte order: the receiver reads the bytes as native ('>f8' is also "float64")
+    contiguous = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
     return {"dtype": array.dtype.name, "shape": list(array.shape),
             "data": base64.b64encode(contiguous.tobytes()).decode("ascii")}
 
@@ -125,11 +130,17 @@ def _decode_array(body) -> np.ndarray:
         raise ProtocolError("malformed shape")
     if type(payload) is not str:
         raise ProtocolError("malformed array data")
-    raw = base64.b64decode(payload, validate=True)
+    try:
+        raw = base64.b64decode(payload, validate=True)
+    except ValueError:
+        raise ProtocolError("malformed array data") from None
     expected = math.prod(shape) * np.dtype(dtype).itemsize
     if len(raw) != expected:
         raise ProtocolError(f"array data holds {len(raw)} bytes, shape {shape} needs {expected}")
-    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    try:   # numpy refuses some shapes an empty payload allows: too many or too large dimensions
+        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    except ValueError as error:
+        raise ProtocolError(f"shape {shape[:8]}: {error}") from None
 
 
 def send(sock: socket.socket, message) -> None:
@@ -138,21 +149,31 @@ def send(sock: socket.socket, message) -> None:
     sock.sendall(struct.pack(">I", len(payload)) + payload)
 
 
-def receive(sock: socket.socket, limit: int = MAX_MESSAGE_BYTES):
-    """Receive and decode one message; EOFError when the peer closed the connection."""
-    (length,) = struct.unpack(">I", _read_exactly(sock, 4))
+def receive(sock: socket.socket, limit: int = MAX_MESSAGE_BYTES, timeout: float | None = None):
+    """Receive and decode one message; EOFError when the peer closed the connection.
+
+    With `timeout`, the whole message must arrive within that many seconds (socket.timeout
+    otherwise), however the sender spreads its bytes.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    (length,) = struct.unpack(">I", _read_exactly(sock, 4, deadline))
     if length > limit:
         raise ProtocolError(f"message of {length} bytes exceeds the limit of {limit}")
     try:
-        data = json.loads(_read_exactly(sock, length).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise ProtocolError(f"not valid JSON: {error}") from None
+        data = json.loads(_read_exactly(sock, length, deadline).decode("utf-8"))
+    except (ValueError, RecursionError) as error:   # bad UTF-8 or JSON, an int of 5000 digits
+        raise ProtocolError(f"not valid JSON: {str(error)[:200]}") from None
     return decode_value(data)
 
 
-def _read_exactly(sock: socket.socket, n: int) -> bytes:
+def _read_exactly(sock: socket.socket, n: int, deadline: float | None = None) -> bytes:
     chunks, remaining = [], n
     while remaining:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("the message did not arrive in time")
+            sock.settimeout(left)
         chunk = sock.recv(min(remaining, 1 << 20))
         if not chunk:
             raise EOFError("the other side closed the connection")

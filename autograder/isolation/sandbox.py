@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -24,10 +25,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.isolation import codec
+from autograder.isolation import cgroups, codec
 
 KIT_PARENT = str(Path(__file__).resolve().parents[2])
 OUTPUT_SHOWN = 2000
+# The warm parent starts from a clean environment: children are its forks, and the grader's
+# variables (tokens, paths, a course's secrets) must not be in their memory. Kept: the locale,
+# PATH, and the numerical libraries' settings, so that children compute like the grader.
+ENV_KEPT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
+ENV_KEPT_PREFIXES = ("OMP_", "MKL_", "OPENBLAS_", "KMP_", "GOMP_", "NVPL_")
+# What a child says reaches reports and terminals: no control characters (escape sequences could
+# rewrite a terminal's table) and no lone surrogates (they cannot be written as UTF-8).
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,8 @@ class Limits:
     data_bytes: int = 2 * 1024 ** 3     # RLIMIT_DATA: heap and anonymous mappings
     file_bytes: int = 8 * 1024 ** 2     # RLIMIT_FSIZE: largest file the child may write
     open_files: int = 256
-    processes: int = 32                 # RLIMIT_NPROC for the sandbox user
+    processes: int = 32                 # RLIMIT_NPROC for the sandbox user; the cgroup's tasks
+    memory_bytes: int = 4 * 1024 ** 3   # the cgroup: a child and its subprocesses together
 
 
 class StudentCodeError(Exception):
@@ -73,7 +83,24 @@ def protections() -> dict[str, bool]:
     """Which protections children get on this machine; reports list the missing ones."""
     root = os.geteuid() == 0
     return {"resource limits": True, "process-group kill": True, "orphan sweep": True,
-            "unprivileged user": root, "chroot to the submission": root, "no network": root}
+            "clean environment": True,
+            "unprivileged user": root, "chroot to the submission": root, "no network": root,
+            "memory and process cgroup": cgroups.available()}
+
+
+def clean_env() -> dict[str, str]:
+    """The warm parent's environment (see ENV_KEPT)."""
+    env = {k: v for k, v in os.environ.items() if k in ENV_KEPT or k.startswith(ENV_KEPT_PREFIXES)}
+    # One thread, and one hash seed: a student's set of strings iterates in the same order on
+    # every run (scores must not depend on the run).
+    env.update(PYTHONPATH=KIT_PARENT, OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1",
+               PYTHONHASHSEED="0", HOME="/")
+    return env
+
+
+def printable(text: str) -> str:
+    """`text` without control characters (newline and tab kept) or lone surrogates."""
+    return _UNPRINTABLE.sub("\N{REPLACEMENT CHARACTER}", text)
 
 
 class WarmParent:
@@ -83,13 +110,16 @@ class WarmParent:
         self.limits = limits
         self.drop_to = sandbox_user() if drop_to is ... else drop_to
         self._outputs = tempfile.TemporaryDirectory(prefix="dlexam-out-")
+        self.cgroup = (cgroups.Cgroup.create(limits.memory_bytes, limits.processes + 1)
+                       if self.drop_to is not None else None)
+        self._start()
+
+    def _start(self) -> None:
         ours, theirs = socket.socketpair()
-        env = {**os.environ, "PYTHONPATH": KIT_PARENT, "OMP_NUM_THREADS": "1",
-               "PYTHONDONTWRITEBYTECODE": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "autograder.isolation.zygote", str(theirs.fileno()),
              "cut-network" if self.drop_to is not None else "keep-network"],
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env, cwd="/")
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=clean_env(), cwd="/")
         theirs.close()
         self._control = ours
         self._ready = False
@@ -99,32 +129,60 @@ class WarmParent:
         if not self._ready:
             if self._control.recv(1) != b"R":
                 raise RuntimeError("the warm parent failed to start (see its stderr above)")
+            if self.cgroup:   # its children are forked inside (see cgroups.py)
+                self.cgroup.add(self.process.pid)
             self._ready = True
 
     def spawn(self, workdir: Path, label: str = "child") -> "Child":
-        """Fork a confined child whose only visible files are those in `workdir`."""
+        """Fork a confined child whose only visible files are those in `workdir`.
+
+        A warm parent that died (killed from outside, or by a child when the grader is not
+        root and they share a user) is restarted once.
+        """
+        try:
+            return self._spawn(workdir, label)
+        except (RuntimeError, OSError):
+            if self.process.poll() is None:
+                raise
+        self._control.close()
+        self._start()
+        return self._spawn(workdir, label)
+
+    def _spawn(self, workdir: Path, label: str) -> "Child":
         self._wait_ready()
         ours, theirs = socket.socketpair()
         output_path = Path(self._outputs.name) / f"{label}-{time.monotonic_ns()}.txt"
         output_fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         spec = {"workdir": str(Path(workdir).resolve()), "drop_to": self.drop_to,
-                "limits": self.limits.__dict__, "protections": protections()}
+                "limits": self.limits.__dict__}
         request = json.dumps({"op": "spawn", "spec": spec}).encode()
-        socket.send_fds(self._control, [request], [theirs.fileno(), output_fd])
-        theirs.close()
-        os.close(output_fd)
+        try:
+            socket.send_fds(self._control, [request], [theirs.fileno(), output_fd])
+        finally:
+            theirs.close()
+            os.close(output_fd)
         (pid,) = struct.unpack(">i", _recv_exactly(self._control, 4))
+        if pid < 0:   # fork failed in the warm parent (no memory, no process left)
+            ours.close()
+            output_path.unlink(missing_ok=True)
+            raise StudentCodeError("died", "could not start a process to run your code")
         self._children.add(pid)
         child = Child(self, pid, ours, output_path)
-        child.wait_ready()
         child.pidfd = os.pidfd_open(pid)
+        child.wait_ready()
         return child
 
     def sweep(self) -> None:
         """Kill processes that escaped a closed child (orphans re-parented to the zygote)."""
         request = json.dumps({"op": "sweep", "keep": sorted(self._children)}).encode()
-        socket.send_fds(self._control, [request], [])
-        _recv_exactly(self._control, 4)
+        try:
+            socket.send_fds(self._control, [request], [])
+            _recv_exactly(self._control, 4)
+        except (OSError, RuntimeError):
+            if self.process.poll() is None:
+                raise
+            # The zygote is gone (spawn restarts it); orphans it held went to init. Only a
+            # grader without root can lose it so: its children share its user and may kill it.
 
     def _forget(self, pid: int) -> None:
         self._children.discard(pid)
@@ -136,6 +194,8 @@ class WarmParent:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if self.cgroup:
+            self.cgroup.remove()
         self._outputs.cleanup()
 
     def __enter__(self):
@@ -157,10 +217,11 @@ class Child:
     pidfd: int | None = None   # refers to this process only, even after its pid is reused
 
     def wait_ready(self) -> None:
-        reply = self._receive(timeout=30, what="start-up")
+        reply = self._receive(timeout=30, expected="ready")
         if "error" in reply:
             self.close()
-            raise StudentCodeError("died", "sandbox failed to start: " + reply["error"]["message"])
+            raise StudentCodeError("died", "sandbox failed to start: "
+                                   + printable(str(reply["error"].get("message"))))
 
     def call(self, probe: str, *args, timeout: float | None = None, **kwargs):
         """Run a trusted probe in the child; return its plain-data result."""
@@ -172,15 +233,15 @@ class Child:
         except OSError:
             self.close()
             raise StudentCodeError("died", self._died_message()) from None
-        reply = self._receive(timeout or self.parent.limits.call_seconds, what=probe)
+        reply = self._receive(timeout or self.parent.limits.call_seconds, expected="ok")
         if "error" in reply:
             raise _error_from(reply["error"])
         return reply["ok"]
 
-    def _receive(self, timeout: float, what: str) -> dict:
-        self.sock.settimeout(timeout)
+    def _receive(self, timeout: float, expected: str) -> dict:
+        """One reply, {expected: ...} or {"error": {...}}, within `timeout` seconds in all."""
         try:
-            reply = codec.receive(self.sock)
+            reply = codec.receive(self.sock, timeout=timeout)
         except socket.timeout:
             self.close()
             raise StudentCodeError(
@@ -192,7 +253,8 @@ class Child:
         except codec.ProtocolError as error:
             self.close()
             raise StudentCodeError("protocol", f"unreadable answer from the child: {error}") from None
-        if type(reply) is not dict or not ({"ok", "error", "ready"} & reply.keys()):
+        if (type(reply) is not dict or len(reply) != 1 or not ({expected, "error"} & reply.keys())
+                or ("error" in reply and type(reply["error"]) is not dict)):
             self.close()
             raise StudentCodeError("protocol", "unreadable answer from the child")
         return reply
@@ -207,7 +269,7 @@ class Child:
         """What the child printed (stdout and stderr), the first OUTPUT_SHOWN characters."""
         try:
             with open(self.output_path, "rb") as f:
-                return f.read(OUTPUT_SHOWN).decode("utf-8", "replace")
+                return printable(f.read(OUTPUT_SHOWN).decode("utf-8", "replace"))
         except OSError:
             return ""
 
@@ -225,6 +287,7 @@ class Child:
             os.close(self.pidfd)
         self.parent._forget(self.pid)
         self.parent.sweep()
+        self.output_path.unlink(missing_ok=True)   # up to file_bytes per child: not kept
 
 
 def _ignore_missing(kill, target, sig) -> None:
@@ -234,17 +297,20 @@ def _ignore_missing(kill, target, sig) -> None:
         pass
 
 
-def _error_from(error) -> StudentCodeError:
-    if type(error) is not dict:
-        return StudentCodeError("protocol", "unreadable error from the child")
+def _error_from(error: dict) -> StudentCodeError:
+    """The StudentCodeError for an error reply; every field is the child's word, so checked."""
+    def field(key: str, limit: int) -> str:
+        value = error.get(key)
+        return value[:limit] if type(value) is str else ""
+
     kind = {"import": "import", "return": "unsupported", "sandbox": "died"}.get(
-        error.get("where"), "raised")
-    text = f"{error.get('type', 'Exception')}: {error.get('message', '')}".strip()
-    if error.get("line"):
-        text += f" ({error['line']})"
+        field("where", 20), "raised")
+    text = f"{field('type', 100) or 'Exception'}: {field('message', 2000)}".strip()
+    if field("line", 200):
+        text += f" ({field('line', 200)})"
     if kind == "import":
         text = "your module could not be imported: " + text
-    return StudentCodeError(kind, text)
+    return StudentCodeError(kind, printable(text))
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes:

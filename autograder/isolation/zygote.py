@@ -21,6 +21,7 @@ import sys
 
 PR_SET_CHILD_SUBREAPER = 36
 CLONE_NEWNET = 0x40000000
+SWEEP_SECONDS = 10
 PRELOADED_STDLIB = (
     "abc", "bisect", "collections", "contextlib", "copy", "dataclasses", "enum", "functools",
     "heapq", "itertools", "math", "numbers", "operator", "random", "re", "statistics",
@@ -35,6 +36,9 @@ def preload() -> None:
     for name in PRELOADED_STDLIB:
         importlib.import_module(name)
     import numpy
+    import numpy.fft  # noqa: F401  (numpy 2 loads these lazily; a chrooted child could not)
+    import numpy.linalg  # noqa: F401
+    import numpy.random  # noqa: F401
     import torch
     import torch.distributions  # noqa: F401  (lazy in torch; probes and students use it)
     import torch.nn.functional  # noqa: F401
@@ -53,6 +57,11 @@ def main(control_fd: int, cut_network: bool) -> None:
         if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET) != 0:
             raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    try:   # an out-of-memory kill takes a child, never us (only root may lower this)
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("-1000")
+    except OSError:
+        pass
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the grader decides when we stop
     control = socket.socket(fileno=control_fd)
@@ -72,12 +81,18 @@ def main(control_fd: int, cut_network: bool) -> None:
             sweep(set(request["keep"]))
             control.sendall(struct.pack(">i", 0))
             continue
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:   # no memory or no process left: the grader fails that test only
+            pid = -1
         if pid == 0:
-            control.close()
-            from autograder.isolation import child
+            try:
+                control.close()
+                from autograder.isolation import child
 
-            child.run(request["spec"], socket.socket(fileno=fds[0]), fds[1])
+                child.run(request["spec"], socket.socket(fileno=fds[0]), fds[1])
+            finally:
+                os._exit(70)   # never back into this loop
         for fd in fds:
             os.close(fd)
         control.sendall(struct.pack(">i", pid))
@@ -88,11 +103,13 @@ def sweep(keep: set[int]) -> None:
     """Kill every descendant except the children in `keep` (orphans land on us as subreaper).
 
     Killing an orphan can orphan its own children, which then land on us too: repeat until a
-    pass finds nothing.
+    pass finds nothing (a killed process stays listed until it has really ended), for at most
+    SWEEP_SECONDS.
     """
     import time
 
-    for _ in range(50):
+    deadline = time.monotonic() + SWEEP_SECONDS
+    while time.monotonic() < deadline:
         orphans = [pid for pid, state in _children() if pid not in keep and state not in (b"Z", b"X")]
         if not orphans:
             return

@@ -40,6 +40,12 @@ def student_function(module: str, function: str):
 
 
 @probe
+def import_module(module: str) -> None:
+    """Import the student's module, alone: the grader learns whether importing it works."""
+    student_module(module)
+
+
+@probe
 def call(module: str, function: str, *args, **kwargs):
     """The result of module.function(*args, **kwargs)."""
     return student_function(module, function)(*args, **kwargs)
