@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-import torch
 
 from autograder import intake, rubric as rubric_module
 from autograder.isolation.sandbox import Limits, WarmParent, protections, sandbox_user
@@ -40,12 +39,16 @@ class Grader:
 
     def __init__(self, track: str = "M2", limits: Limits = Limits(), suites: Path = SUITES_DIR,
                  sandbox_uid: int | None = None, shuffle_seed: int | None = None):
+        # The warm parent first: it imports numpy and torch in its own process while this one
+        # imports torch and collects the suites (a cold start pays one torch import, not two).
+        self.parent = WarmParent(limits, drop_to=sandbox_user(sandbox_uid))
+        import torch
+
         torch.set_num_threads(1)   # small tensors: threads only add spin-waits and variance
         self.shuffle_seed = shuffle_seed   # see GradingPlugin
         self.track = track
         self.suites = Path(suites)
         self.rubric = rubric_module.load()
-        self.parent = WarmParent(limits, drop_to=sandbox_user(sandbox_uid))
         missing = missing_protections()
         why = "" if os.geteuid() == 0 else " (grader not running as root)"
         self.warnings = [f"sandbox protections not available here{why}: "
