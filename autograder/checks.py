@@ -161,6 +161,39 @@ def _hint(have: np.ndarray, mistakes: Mapping[str, object], rtol: float, atol: f
     return hint_line(matching_hints(have, mistakes, rtol, atol))
 
 
+def assert_dict_close(got, expected: Mapping[str, object], *, check: str,
+                      inputs: Mapping[str, object],
+                      mistakes: Mapping[str, Mapping[str, object]] = {}) -> None:
+    """Every key of `expected` present in the dict `got` and close to it.
+
+    `mistakes` maps a hint to what the mistaken formula returns: a dict with some or all keys.
+    The first wrong key is reported in full (with its hint), the other wrong keys are named.
+    """
+    where = describe_inputs(inputs)
+    keys = ", ".join(expected)
+    if not isinstance(got, dict):
+        raise Mismatch(f"{_head(check, where)}: expected a dict with keys {keys}, "
+                       f"got {type(got).__name__}")
+    missing = [k for k in expected if k not in got]
+    extra = [str(k) for k in got if k not in expected]
+    if missing or extra:
+        what = f"no key {', '.join(missing)}" if missing else f"extra keys {', '.join(extra)}"
+        raise Mismatch(f"{_head(check, where)}: the result has {what} "
+                       f"(expected keys {keys}, got {', '.join(map(str, got)) or 'none'})")
+    failures = []
+    for key in expected:
+        try:
+            assert_close(got[key], expected[key], check=f'{check}["{key}"]', inputs=inputs,
+                         mistakes={hint: wrong[key] for hint, wrong in mistakes.items() if key in wrong})
+        except Mismatch as error:
+            failures.append((key, error))
+    if failures:
+        message = str(failures[0][1])
+        if len(failures) > 1:
+            message += "\n  also wrong: " + ", ".join(f'["{k}"]' for k, _ in failures[1:])
+        raise Mismatch(message)
+
+
 def assert_unchanged(before: Mapping[str, object], after: Mapping[str, object], *, check: str) -> None:
     """Fail if a function modified one of its inputs (arrays, dicts of arrays, numbers)."""
     for name, value in before.items():

@@ -115,9 +115,7 @@ class SubmissionHandle:
 
     def call_with_inputs(self, module: str, function: str, *args, **kwargs):
         """(result, args, kwargs) as they are after the call, to check inputs were not modified."""
-        result, args_after, kwargs_after = self._call("call_with_inputs", module, function, args,
-                                                      kwargs)
-        return result, args_after, kwargs_after
+        return tuple(self._call("call_with_inputs", module, function, args, kwargs))
 
 
 class GradingPlugin:

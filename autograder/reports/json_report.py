@@ -9,13 +9,9 @@ from pathlib import Path
 from autograder.scoring import SubmissionScore
 
 
-def as_dict(score: SubmissionScore) -> dict:
-    return score.to_json()
-
-
 def write(scores: list[SubmissionScore], path: Path) -> None:
     """Write one object for a single submission, else a list; atomically (rename)."""
-    data = as_dict(scores[0]) if len(scores) == 1 else [as_dict(s) for s in scores]
+    data = scores[0].to_json() if len(scores) == 1 else [s.to_json() for s in scores]
     write_atomic(path, json.dumps(data, indent=1))
 
 

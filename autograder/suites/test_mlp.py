@@ -38,8 +38,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import (Mismatch, assert_close, assert_unchanged, case_rng,
-                               describe_inputs)
+from autograder.checks import (Mismatch, assert_close, assert_dict_close, assert_unchanged,
+                               case_rng)
 from autograder.isolation.sandbox import StudentCodeError
 
 MODULE = "mlp"
@@ -119,7 +119,7 @@ def formula_grads(x, y, params, *, dW2_from="h", tanh_grad="1-h^2", mean=True, o
 
 
 def grad_mistakes(x, y, params, keys):
-    """hint -> wrong value, per key; the question is 1.3 for all of them."""
+    """hint -> the mistaken gradients (a dict over `keys`); the question is 1.3 for all."""
     variants = {
         "your dW2 uses the pre-activation z1 where the hidden activation h = tanh(z1) belongs (Q1.3)":
             dict(dW2_from="z1"),
@@ -140,44 +140,16 @@ def grad_mistakes(x, y, params, keys):
         "tanh applied twice: tanh'(z) = 1 − h² with h = tanh(z), not 1 − tanh(h)² (Q1.3)":
             dict(tanh_grad="1-tanh(h)^2"),
     }
-    out = {key: {} for key in keys}
+    out = {}
     for hint, kwargs in variants.items():
         wrong = formula_grads(x, y, params, **kwargs)
-        for key in keys:
-            out[key][hint] = wrong[key]
+        out[hint] = {key: wrong[key] for key in keys}
     right = formula_grads(x, y, params)
     for key in keys:
         if key.startswith("W"):
-            out[key][f"d{key} transposed: it has {key}'s shape {params[key].shape} (Q1.3)"] = \
-                right[f"{key} transposed"]
+            out[f"d{key} transposed: it has {key}'s shape {params[key].shape} (Q1.3)"] = \
+                {key: right[f"{key} transposed"]}
     return out
-
-
-# --- dict results -------------------------------------------------------------------------
-def assert_dict_close(got, expected: dict, *, check: str, inputs: dict, mistakes: dict = {}):
-    """Every key of `expected` present in the dict `got` and close; reports the first wrong key
-    in full (with its hint) and names the others."""
-    where = describe_inputs(inputs)
-    keys = ", ".join(expected)
-    if not isinstance(got, dict):
-        raise Mismatch(f"{check} on {where}: expected a dict with keys {keys}, "
-                       f"got {type(got).__name__}")
-    missing = [k for k in expected if k not in got]
-    if missing:
-        raise Mismatch(f"{check} on {where}: the result has no key {', '.join(missing)} "
-                       f"(expected keys {keys}, got {', '.join(map(str, got)) or 'none'})")
-    failures = []
-    for key in expected:
-        try:
-            assert_close(got[key], expected[key], check=f'{check}["{key}"]', inputs=inputs,
-                         mistakes=mistakes.get(key, {}))
-        except Mismatch as error:
-            failures.append((key, error))
-    if failures:
-        message = str(failures[0][1])
-        if len(failures) > 1:
-            message += "\n  also wrong: " + ", ".join(f'["{k}"]' for k, _ in failures[1:])
-        raise Mismatch(message)
 
 
 def call_strict_or_hint(submission, check: str, function: str, *args):
@@ -454,12 +426,14 @@ def sgd_reference(case: int):
 def test_sgd_update_matches_torch_sgd(submission, case):
     params, grads, lr = sgd_case(case)
     got = submission.call(MODULE, "sgd_update", params, grads, lr)
-    mistakes = {k: {
+    mistakes = {
         "sign error: gradient descent moves against the gradient, p − lr·g (Q1.2)":
-            params[k] + lr * grads[k],
-        "the learning rate is not applied: p − lr·g (Q1.2)": params[k] - grads[k],
-        "returned the step −lr·g instead of the updated parameters p − lr·g (Q1.2)": -lr * grads[k],
-    } for k in PARAM_KEYS}
+            {k: params[k] + lr * grads[k] for k in PARAM_KEYS},
+        "the learning rate is not applied: p − lr·g (Q1.2)":
+            {k: params[k] - grads[k] for k in PARAM_KEYS},
+        "returned the step −lr·g instead of the updated parameters p − lr·g (Q1.2)":
+            {k: -lr * grads[k] for k in PARAM_KEYS},
+    }
     assert_dict_close(got, sgd_reference(case), check=f"sgd_update(params, grads, lr={lr})",
                       inputs={"params": params, "grads": grads, "lr": lr}, mistakes=mistakes)
 

@@ -31,21 +31,11 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.checks import as_array, assert_close, assert_true, assert_unchanged, case_rng
+from autograder.checks import (as_array, assert_close, assert_dict_close, assert_true,
+                               assert_unchanged, case_rng)
 
 MODULE = "training"
 DELTA = 1e-9   # a correct implementation fails a statistical check with probability <= DELTA
-
-
-def assert_dict_close(got, expected: dict, *, check: str, inputs: dict,
-                      mistakes: dict | None = None) -> None:
-    """Key by key assert_close; `mistakes` maps a hint to a dict of mistaken values."""
-    assert_true(isinstance(got, dict) and set(got) == set(expected),
-                f"{check}: expected a dict with keys {sorted(expected)}, got "
-                f"{sorted(got) if isinstance(got, dict) else type(got).__name__}")
-    for key in expected:
-        assert_close(got[key], expected[key], check=f"{check}[{key!r}]", inputs=inputs,
-                     mistakes={hint: wrong[key] for hint, wrong in (mistakes or {}).items()})
 
 
 def seeded_call(submission, function, seed, *args, **kwargs):
