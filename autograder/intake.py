@@ -2,28 +2,33 @@
 
 Only files named like a rubric module (mlp.py, training.py, ...) are taken, from the folder
 itself or from one sub-folder (students often zip a folder). Nothing else is copied: no
-conftest.py, no pytest.ini, no sitecustomize.py, no numpy.py, no package. Links are refused
-(symbolic and hard: a hard link could hand the grader, which may run as root, a file its
-author cannot read), archives are read entry by entry without extracting anything else, with
-bounds on entry count, sizes and compression ratio. An entry over a bound is refused alone: the
-other modules of the archive are still taken. Every refusal or oddity is a line in `problems`;
-a submission with problems is still graded on whatever modules it does have.
+conftest.py, no pytest.ini, no sitecustomize.py, no numpy.py, no package. Whatever else a
+submission holds (a .git folder, __pycache__, notebooks, data) is passed over unread. Links are
+refused (symbolic and hard: a hard link could hand the grader, which may run as root, a file its
+author cannot read). An archive's size is bounded before anything is parsed, from its
+end-of-central-directory record (entry count and directory size); then it is read entry by
+entry without extracting anything but module files, each with bounds on size and compression
+ratio. An entry over a bound is refused alone: the other modules of the archive are still taken.
+Every refusal or oddity is a line in `problems`; a submission with problems is still graded on
+whatever modules it does have.
 """
 from __future__ import annotations
 
 import ast
 import os
 import stat
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from autograder.isolation.sandbox import printable
+from autograder.text import printable
 
 MAX_MODULE_BYTES = 1024 * 1024
-MAX_ARCHIVE_ENTRIES = 2000
-MAX_ARCHIVE_BYTES = 64 * 1024 * 1024      # bytes of a submission batch.py fingerprints
+MAX_ARCHIVE_ENTRIES = 65_535              # a whole project folder with its .git fits
+MAX_DIRECTORY_BYTES = 16 * 1024 * 1024    # the central directory parsed in the grader
+MAX_FOLDER_ENTRIES = 100_000              # files and folders walked in a submitted folder
 MAX_COMPRESSION_RATIO = 200
 MAX_DEPTH = 2                              # module files at most one folder down
 MAX_PROBLEMS = 30                          # lines of problems kept in a report
@@ -38,7 +43,7 @@ class Submission:
     workdir: Path
     modules: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    uses_torch: dict[str, str] = field(default_factory=dict)   # module -> how it reaches torch
+    imports_torch: dict[str, str] = field(default_factory=dict)   # module -> where it does
 
 
 def submission_id(path: Path) -> str:
@@ -76,9 +81,9 @@ def take(path: Path, workdir: Path, modules: list[str]) -> Submission:
         target.write_bytes(files[filename])
         os.chmod(target, 0o644)
         sub.modules.append(wanted[filename])
-        how = torch_use(files[filename])
-        if how:
-            sub.uses_torch[wanted[filename]] = how
+        where = torch_imports(files[filename])
+        if where:
+            sub.imports_torch[wanted[filename]] = where
     missing = [f"{m}.py" for m in modules if m not in sub.modules]
     if not sub.modules:
         sub.problems.append("no exam module found (expected " + ", ".join(wanted) + ")")
@@ -115,7 +120,12 @@ def _choose(candidates: dict[str, list[tuple[PurePosixPath, object]]], problems:
 def _from_folder(folder: Path, wanted: dict[str, str], problems: list[str]) -> dict[str, bytes]:
     candidates: dict[str, list] = {}
     ignored = []
+    walked = 0
     for root, dirs, names in os.walk(folder, followlinks=False):
+        walked += len(dirs) + len(names)
+        if walked > MAX_FOLDER_ENTRIES:
+            problems.append(f"more than {MAX_FOLDER_ENTRIES} files: the rest was not looked at")
+            break
         rel_root = PurePosixPath(Path(root).relative_to(folder).as_posix())
         depth = len(rel_root.parts) if str(rel_root) != "." else 0
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__"
@@ -163,11 +173,37 @@ def _read_regular(path: Path) -> bytes | str:
         return refusal or f.read(MAX_MODULE_BYTES + 1)[:MAX_MODULE_BYTES]
 
 
+def declared_size(archive: Path) -> tuple[int, int]:
+    """(entries, central directory bytes) as the archive's end records declare them (zip64
+    included), read from its last 64 KiB without parsing anything else."""
+    with open(archive, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 65_557))
+        tail = f.read()
+        end = tail.rfind(b"PK\x05\x06")
+        if end < 0 or len(tail) < end + 22:
+            raise zipfile.BadZipFile("no end-of-central-directory record")
+        entries, directory = struct.unpack("<10xH I", tail[end:end + 16])
+        locator = end - 20
+        if (entries == 0xFFFF or directory == 0xFFFFFFFF) and tail[locator:locator + 4] == b"PK\x06\x07":
+            (record,) = struct.unpack("<8xQ", tail[locator:locator + 16])
+            f.seek(record)
+            head = f.read(56)
+            if head[:4] != b"PK\x06\x06" or len(head) < 56:
+                raise zipfile.BadZipFile("broken zip64 end record")
+            entries, directory = struct.unpack("<32xQ Q", head[:48])
+        return entries, directory
+
+
 def _from_zip(archive: Path, wanted: dict[str, str], problems: list[str]) -> dict[str, bytes]:
+    entries, directory = declared_size(archive)
+    if entries > MAX_ARCHIVE_ENTRIES or directory > MAX_DIRECTORY_BYTES:
+        raise ValueError(f"the archive declares {entries} entries in a {directory}-byte directory, "
+                         f"over the bounds ({MAX_ARCHIVE_ENTRIES} entries, "
+                         f"{MAX_DIRECTORY_BYTES} bytes): zip only your module files")
     with zipfile.ZipFile(archive) as z:
         entries = z.infolist()
-        if len(entries) > MAX_ARCHIVE_ENTRIES:
-            raise ValueError(f"{len(entries)} entries, over the {MAX_ARCHIVE_ENTRIES} limit")
         # Only module entries are ever decompressed, each at most MAX_MODULE_BYTES: other entries,
         # however large they claim to be, are never read.
         candidates: dict[str, list] = {}
@@ -216,24 +252,35 @@ def _from_zip(archive: Path, wanted: dict[str, str], problems: list[str]) -> dic
         return files
 
 
-def torch_use(source: bytes) -> str:
-    """How a module reaches torch ("import torch", ...), or "" if it does not, read statically.
+def torch_imports(source: bytes) -> str:
+    """Where a module's import statements reach torch ("import torch (line 3)"), or "".
 
-    Used for the numpy-only rule of parts 1-4: the grader reads the text, never runs it.
-    """
+    Only what runs when the module is imported or its functions are called counts: strings,
+    docstrings, comments and the `if __name__ == "__main__":` block never do. This serves the
+    rubric's "warn" policy and the public checks' note; the numpy-only rule itself is decided by
+    what the code does when graded (see scoring.py)."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return ""
+    tree.body = [node for node in tree.body if not _is_main_guard(node)]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.split(".")[0] == "torch":
                     return f"import {alias.name} (line {node.lineno})"
         elif isinstance(node, ast.ImportFrom):
-            if (node.module or "").split(".")[0] == "torch":
+            if node.level == 0 and (node.module or "").split(".")[0] == "torch":
                 return f"from {node.module} import ... (line {node.lineno})"
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if node.value.split(".")[0] == "torch":
-                return f"the string {node.value!r} (line {node.lineno})"
     return ""
+
+
+def _is_main_guard(node: ast.stmt) -> bool:
+    """`if __name__ == "__main__":` (either way round)."""
+    test = getattr(node, "test", None)
+    if not isinstance(node, ast.If) or not isinstance(test, ast.Compare) or len(test.ops) != 1:
+        return False
+    sides = [test.left, test.comparators[0]]
+    return (isinstance(test.ops[0], ast.Eq)
+            and any(isinstance(x, ast.Name) and x.id == "__name__" for x in sides)
+            and any(isinstance(x, ast.Constant) and x.value == "__main__" for x in sides))

@@ -83,13 +83,36 @@ def test_unreadable_or_missing_submissions_are_problems_not_crashes(tmp_path):
 
 
 @pytest.mark.parametrize("source, found", [
-    ("import torch\n", "import torch"),
-    ("from torch.nn import functional as F\n", "from torch.nn"),
-    ("import importlib\nt = importlib.import_module('torch')\n", "the string 'torch'"),
-    ("import numpy as np\n# torch is not used\n", ""),
+    ("import torch\n", "import torch (line 1)"),
+    ("import numpy as np\ndef f():\n    from torch.nn import functional as F\n", "from torch.nn"),
+    ('"""torch.optim.SGD(momentum) step: buf = mu * buf + g"""\nimport numpy as np\n', ""),
+    ("x = 'torch.nn.functional.linear'\n# import torch\n", ""),
+    ("import numpy as np\nif __name__ == '__main__':\n    import torch\n", ""),
+    ("import numpy as np\n", ""),
 ])
-def test_torch_use_is_read_from_the_source(source, found):
-    assert intake.torch_use(source.encode()).startswith(found) if found else not intake.torch_use(source.encode())
+def test_torch_imports_are_read_from_import_statements_only(source, found):
+    """Docstrings, strings, comments and the __main__ block never count (issue 11)."""
+    where = intake.torch_imports(source.encode())
+    assert where.startswith(found) if found else where == ""
+
+
+def test_a_project_folder_zipped_whole_is_graded_from_its_modules(tmp_path):
+    entries = {f"project/.git/objects/{i:02x}/{i:038x}": "blob" for i in range(2500)}
+    entries.update({"project/mlp.py": "x = 1\n", "project/__pycache__/mlp.cpython-311.pyc": "x",
+                    "project/notes.ipynb": "{}", "project/data/train.csv": "1,2\n"})
+    result = take(make_zip(tmp_path / "grace.zip", entries), tmp_path)
+    assert result.modules == ["mlp"]
+
+
+def test_an_archive_too_large_is_refused_from_its_end_record_before_parsing(tmp_path):
+    archive = make_zip(tmp_path / "heidi.zip", {"mlp.py": "x = 1\n"})
+    data = bytearray(archive.read_bytes())
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 12:end + 16] = (200 * 1024 ** 2).to_bytes(4, "little")   # declares 200 MB
+    archive.write_bytes(bytes(data))
+    assert intake.declared_size(archive) == (1, 200 * 1024 ** 2)
+    result = take(archive, tmp_path)
+    assert result.modules == [] and "zip only your module files" in result.problems[0]
 
 
 def test_hard_links_are_refused(tmp_path):
