@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Callable
 
 from autograder import intake, rubric as rubric_module
-from autograder.isolation.sandbox import DEFAULT_SANDBOX_UID
 from autograder.plugin import SUITES_DIR
 from autograder.reports.json_report import safe_name, write_atomic
 from autograder.scoring import SubmissionScore, score_submission
@@ -69,13 +68,9 @@ def submission_fingerprint(path: Path, track: str, kit: str) -> str:
     path = Path(path)
     files = [path] if path.is_file() else sorted(
         p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-    budget = intake.MAX_ARCHIVE_BYTES
     for file in files:
         digest.update(str(file.relative_to(path) if file != path else file.name).encode())
-        with open(file, "rb") as f:
-            data = f.read(budget)
-        budget -= len(data)
-        digest.update(data)
+        digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -126,7 +121,7 @@ def _worker(index: int, track: str, suites: str, tasks, results) -> None:
     """Worker process: grade chunks from the `tasks` queue until it yields None."""
     from autograder.grading import Grader
 
-    with Grader(track, suites=Path(suites), sandbox_uid=DEFAULT_SANDBOX_UID - 1 - index) as grader:
+    with Grader(track, suites=Path(suites)) as grader:
         grade_chunks(grader, iter(tasks.get, None), lambda *event: results.put(event))
 
 

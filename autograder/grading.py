@@ -3,56 +3,56 @@
     scores = grade([Path("examples/submissions/correct")], track="M2")
 
 One pytest session grades every submission given (collection and references once, not once
-per submission); student code runs only in children of one warm parent.
+per submission); student code runs only in sandboxed children (isolation/sandbox.py).
 """
 from __future__ import annotations
 
 import contextlib
 import io
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
-from autograder import intake, rubric as rubric_module
-from autograder.isolation.sandbox import Limits, WarmParent, protections, sandbox_user
+from autograder import intake, references, rubric as rubric_module
+from autograder.isolation.sandbox import Limits, Sandbox, protections
+from autograder.checks import SuiteError
 from autograder.plugin import SUITES_DIR, GradingPlugin
 from autograder.scoring import SubmissionScore, score_submission
 
+__all__ = ["Grader", "SuiteError", "grade"]
 
-class SuiteError(RuntimeError):
-    """The hidden suites themselves are broken (a collection error): nobody can be graded."""
-
-
-def missing_protections() -> list[str]:
-    return [name for name, available in protections().items() if not available]
+UNSAFE = ("graded WITHOUT a sandbox (--unsafe-no-sandbox): student code ran with the grader's "
+          "rights and could have read or changed anything the grader can")
 
 
 class Grader:
-    """A warm grading process: one warm parent for every submission it grades.
+    """A warm grading process: one sandbox (two warm parents) for every submission it grades.
 
     Keep one Grader per worker: the suites are imported once, cached references stay cached,
-    and the warm parent (numpy and torch imported) is started once.
+    and the warm parents (numpy; numpy and torch) are started once. `isolate=False` grades
+    without namespaces, where the machine refuses them (every result then says so).
     """
 
     def __init__(self, track: str = "M2", limits: Limits = Limits(), suites: Path = SUITES_DIR,
-                 sandbox_uid: int | None = None, shuffle_seed: int | None = None):
-        # The warm parent first: it imports numpy and torch in its own process while this one
-        # imports torch and collects the suites (a cold start pays one torch import, not two).
-        self.parent = WarmParent(limits, drop_to=sandbox_user(sandbox_uid))
+                 isolate: bool = True, shuffle_seed: int | None = None):
+        # The sandbox first: its warm parents import numpy and torch in their own processes
+        # while this one imports torch and collects the suites.
+        self.sandbox = Sandbox(limits, isolate, hide=(str(Path(suites).resolve()),))
         import torch
 
         torch.set_num_threads(1)   # small tensors: threads only add spin-waits and variance
-        self.shuffle_seed = shuffle_seed   # see GradingPlugin
+        self.shuffle_seed = shuffle_seed   # the kit's determinism tests; see GradingPlugin
         self.track = track
         self.suites = Path(suites)
         self.rubric = rubric_module.load()
-        missing = missing_protections()
-        why = "" if os.geteuid() == 0 else " (grader not running as root)"
-        self.warnings = [f"sandbox protections not available here{why}: "
-                         f"{', '.join(missing)}"] if missing else []
+        missing = [name for name, on in protections(isolate).items() if not on]
+        self.warnings = ([UNSAFE] if not isolate else []) + (
+            [f"sandbox protections not available here: {', '.join(missing)}"] if missing else [])
 
     def grade(self, paths: list[Path],
               on_graded: Callable[[int, SubmissionScore], None] | None = None) -> list[SubmissionScore]:
@@ -63,40 +63,45 @@ class Grader:
         rubric, track = self.rubric, self.track
         modules = sorted({m for q in rubric.questions_in(track) for m in q.modules},
                          key=rubric.modules.index)
-        with tempfile.TemporaryDirectory(prefix="dlexam-scratch-") as scratch:
-            os.chmod(scratch, 0o711)   # sandbox users reach their own folder, cannot list others
+        with _terminated_as_exit(), tempfile.TemporaryDirectory(prefix="dlexam-scratch-") as scratch:
             subs = [intake.take(Path(p), Path(scratch) / f"sub{i}", modules)
                     for i, p in enumerate(paths)]
             scores: list[SubmissionScore | None] = [None] * len(subs)
 
             def finish(index: int) -> None:
+                handle = plugin.handles[index]
+                printed = {q: [_printed_note(n, self.sandbox.limits.output_bytes)]
+                           for q, n in handle.printed.items() if n > self.sandbox.limits.output_bytes}
                 scores[index] = score_submission(
                     rubric, track, subs[index].id, plugin.results[index], plugin.graded_questions,
-                    subs[index].uses_torch, subs[index].problems, self.warnings)
+                    subs[index].imports_torch, subs[index].problems, self.warnings, printed)
                 if on_graded:
                     on_graded(index, scores[index])
 
-            plugin = GradingPlugin(rubric, track, subs, self.parent, on_done=finish,
+            plugin = GradingPlugin(rubric, track, subs, self.sandbox, on_done=finish,
                                    shuffle_seed=self.shuffle_seed)
-            # Plugins a grading run does not need cost per test (capture, logging, warnings) or
-            # per run (the unraisable-exception plugin's repeated gc.collect over torch's heap);
-            # student output never reaches this process anyway.
+            # Plugins a grading run does not need cost per test (capture, logging, warnings,
+            # assertion rewriting) or per run (the unraisable-exception plugin's repeated
+            # gc.collect over torch's heap); student output never reaches this process anyway.
             args = [str(self.suites), "-p", "no:terminal", "-p", "no:cacheprovider", "-s",
                     "-p", "no:randomly", "-p", "no:logging", "-p", "no:warnings",
                     "-p", "no:unraisableexception", "-p", "no:threadexception",
-                    "--rootdir", str(self.suites), "-c", str(self.suites / "pytest.ini")]
+                    "--assert=plain", "--rootdir", str(self.suites),
+                    "-c", str(self.suites / "pytest.ini")]
             with contextlib.redirect_stdout(io.StringIO()) as log:
                 exit_code = pytest.main(args, plugins=[plugin])
-            if plugin.collection_errors or exit_code not in (0, 1, 5):
+            if plugin.collection_errors or plugin.suite_errors or exit_code not in (0, 1, 5):
                 raise SuiteError("the hidden suites could not run (exit code %s):\n%s\n%s" % (
-                    exit_code, "\n".join(plugin.collection_errors), log.getvalue()[-3000:]))
+                    exit_code, "\n".join(plugin.collection_errors + plugin.suite_errors),
+                    log.getvalue()[-3000:]))
             for index, score in enumerate(scores):   # submissions with no test item at all
                 if score is None:
                     finish(index)
             return scores
 
     def close(self) -> None:
-        self.parent.close()
+        self.sandbox.close()
+        references.save()
 
     def __enter__(self):
         return self
@@ -105,9 +110,32 @@ class Grader:
         self.close()
 
 
+def _printed_note(printed: int, kept: int) -> str:
+    return (f"your code printed {printed:,} bytes while this question was graded: the first "
+            f"{kept:,} were kept, the rest dropped (printing never costs points)")
+
+
+@contextlib.contextmanager
+def _terminated_as_exit():
+    """While grading, SIGTERM ends the process like Ctrl-C does (SystemExit instead of
+    KeyboardInterrupt), so that the scratch folder and the children are cleaned up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def exit_now(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, exit_now)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def grade(paths: list[Path], track: str = "M2", limits: Limits = Limits(),
           on_graded: Callable[[int, SubmissionScore], None] | None = None,
-          suites: Path = SUITES_DIR) -> list[SubmissionScore]:
+          suites: Path = SUITES_DIR, isolate: bool = True) -> list[SubmissionScore]:
     """Grade each folder or zip in `paths` on `track` with a Grader of its own."""
-    with Grader(track, limits, suites) as grader:
+    with Grader(track, limits, suites, isolate) as grader:
         return grader.grade(paths, on_graded)

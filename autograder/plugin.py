@@ -8,23 +8,33 @@ the `submission` fixture:
 
 The plugin parametrizes every such test over the submissions being graded, orders the items
 submission by submission, runs each question's tests against a fresh sandboxed child, and
-records one TestResult per item. A marker that names no rubric question, or a test without a
-marker, is a collection error. A test's weight is shared among its parametrized cases.
+records one TestResult per item. It checks what it relies on at collection: a test without the
+marker, with a question the rubric does not have, with a marker argument other than `weight`,
+with a weight that is not a positive number, or without the `submission` fixture is a
+collection error. A test's weight is shared among its parametrized cases.
+
+While a test of question Q runs, every student function of ANOTHER question that has a trusted
+stand-in (probes/standins.py) is replaced by it in the child: a bug is charged to the question
+that owns it. A test that fails after going through a stand-in runs once more with the
+student's own functions, and passes if that run passes.
 """
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
-from autograder.checks import describe_call
+from autograder.checks import Mismatch, SuiteError, describe_call
 from autograder.intake import Submission
-from autograder.isolation.sandbox import Child, StudentCodeError, WarmParent, printable
+from autograder.isolation.sandbox import Child, Limits, Sandbox, SandboxError, StudentCodeError
+from autograder.probes.standins import STAND_INS
 from autograder.rubric import Rubric
 from autograder.scoring import TestResult
+from autograder.text import printable
 
 SUITES_DIR = Path(__file__).with_name("suites")
 MESSAGE_LIMIT = 1500
@@ -34,25 +44,42 @@ class SubmissionHandle:
     """What a hidden test holds as `submission`: calls into the student's code, in a child.
 
     One child serves the tests of one question, then is killed: no state leaks between
-    questions. After a call times out, later calls of the same function fail at once. A module
+    questions. A call has `limits.call_seconds`; the calls of one question share
+    `limits.question_seconds`, and all calls of the submission `limits.submission_seconds`
+    (wall clock, spawning and importing included): past a budget, calls fail at once. A module
     whose import fails, hangs or ends the process does so in every fresh child: each child
     imports it alone first, and after one such failure the module's later tests fail at once.
     """
 
-    def __init__(self, sub: Submission, parent: WarmParent):
+    def __init__(self, sub: Submission, sandbox: Sandbox, stand_ins: dict[str, tuple[str, ...]],
+                 torch_modules: set[str]):
         self.sub = sub
-        self.parent = parent
+        self.sandbox = sandbox
+        self.limits: Limits = sandbox.limits
+        self.stand_ins_of = stand_ins        # question -> names of the stand-ins its tests get
+        self.torch_modules = torch_modules   # modules whose children have torch (Part 5)
+        self.printed: Counter = Counter()    # question -> bytes its children printed
         self.question: str | None = None
+        self.use_stand_ins = True
+        self.used_stand_ins: set[str] = set()   # by the calls of the current test
         self._child: Child | None = None
         self._child_question: str | None = None
         self._imported: set[str] = set()        # modules the current child has imported
-        self._hung: dict[str, str] = {}
         self._broken: dict[str, StudentCodeError] = {}   # module -> how its import failed
+        self._spent: Counter = Counter()        # question -> seconds; "" -> the whole submission
 
-    def _child_for_question(self) -> Child:
+    def start_test(self, question: str, use_stand_ins: bool = True) -> None:
+        if question != self.question:
+            self.close()
+        self.question = question
+        self.use_stand_ins = use_stand_ins
+        self.used_stand_ins = set()
+
+    def _child_for_question(self, module: str) -> Child:
         if self._child is None or not self._child.alive or self._child_question != self.question:
             self.close()
-            self._child = self.parent.spawn(self.sub.workdir, label=self.sub.id)
+            self._child = self.sandbox.spawn(self.sub.workdir, label=self.sub.id,
+                                             torch=module in self.torch_modules)
             self._child_question = self.question
             self._imported = set()
         return self._child
@@ -61,11 +88,11 @@ class SubmissionHandle:
         """The question's child, with `module` imported."""
         if module in self._broken:
             error = self._broken[module]
-            raise StudentCodeError(error.kind, f"not run: {error}")
-        child = self._child_for_question()
+            raise StudentCodeError(error.kind, f"not run: {error}", error.type)
+        child = self._child_for_question(module)
         if module not in self._imported:
             try:
-                child.call("import_module", module)
+                child.call("import_module", module, timeout=self._time_left())
             except StudentCodeError as error:
                 if error.kind in ("import", "timeout", "died"):
                     self._broken[module] = error
@@ -73,56 +100,96 @@ class SubmissionHandle:
             self._imported.add(module)
         return child
 
+    def _time_left(self) -> float:
+        """Seconds the next call may take: the call limit, or what is left of a budget."""
+        left = min(self.limits.call_seconds, self._budget_left())
+        if left <= 0:
+            which = (f"Q{self.question}'s {self.limits.question_seconds:g} s"
+                     if self._spent[self.question] >= self.limits.question_seconds
+                     else f"the submission's {self.limits.submission_seconds:g} s")
+            raise StudentCodeError("budget", f"not run: {which} time budget is used up")
+        return left
+
     def close(self) -> None:
         if self._child is not None:
             self._child.close()
+            self.printed[self._child_question] += self._child.printed
             self._child = None
 
-    def probe(self, name: str, *args, module: str, timeout: float | None = None, **kwargs):
+    def probe(self, name: str, *args, module: str, **kwargs):
         """Run the trusted probe `name` in the child; `module` is the student module it drives."""
-        # the student function a probe drives is its second argument (after the module)
-        key = f"{module}:{args[1] if len(args) > 1 and type(args[1]) is str else name}"
         if module not in self.sub.modules:
             raise StudentCodeError("missing", f"{module}.py was not submitted")
-        if key in self._hung:
-            raise StudentCodeError("timeout", self._hung[key])
+        started = time.monotonic()
         try:
-            return self._child_with(module).call(name, *args, timeout=timeout, **kwargs)
+            child = self._child_with(module)
+            stand_ins = self.stand_ins_of.get(self.question, ()) if self.use_stand_ins else ()
+            try:
+                return child.call(name, *args, timeout=self._time_left(), stand_ins=stand_ins,
+                                  **kwargs)
+            finally:
+                self.used_stand_ins.update(child.used_stand_ins)
         except StudentCodeError as error:
-            if error.kind == "timeout":
-                self._hung[key] = f"not run: an earlier call timed out ({error})"
+            if error.kind == "timeout" and self._budget_left(time.monotonic() - started) <= 0:
+                raise StudentCodeError("budget", f"{error}; that used up what was left of the "
+                                                 f"time budget") from None
             raise
+        finally:
+            elapsed = time.monotonic() - started
+            self._spent[self.question] += elapsed
+            self._spent[""] += elapsed
 
-    def _call(self, probe: str, module: str, function: str, args, kwargs, timeout=None):
-        """The probe's answer; a failure of the student's code names the call it happened in
-        (the one form of messages: what was checked, on what input, then what went wrong)."""
+    def _budget_left(self, pending: float = 0.0) -> float:
+        """Seconds left of the tighter budget, `pending` seconds not yet counted."""
+        return min(self.limits.question_seconds - self._spent[self.question],
+                   self.limits.submission_seconds - self._spent[""]) - pending
+
+    def _call(self, probe: str, module: str, function: str, args, kwargs):
+        """The student's result; a failure of the student's code names the call it happened in
+        (the one form of messages: what was checked, on what input, then what went wrong), and
+        an input the call modified is a failure of its own."""
+        where = describe_call(function, args, kwargs)
         try:
-            return self.probe(probe, module, function, *args, module=module, timeout=timeout,
-                              **kwargs)
+            reply = self.probe(probe, module, function, *args, module=module, **kwargs)
         except StudentCodeError as error:
-            if error.kind not in ("raised", "timeout", "died", "unsupported"):
+            if error.kind not in ("raised", "timeout", "died", "unsupported", "budget"):
                 raise
-            raise StudentCodeError(error.kind, f"{describe_call(function, args, kwargs)}: "
-                                               f"{error}") from None
+            raise StudentCodeError(error.kind, f"{where}: {error}", error.type) from None
+        modified = reply["modified"] if type(reply) is dict else None
+        if type(modified) is not list or not all(type(m) is str for m in modified):
+            raise StudentCodeError("protocol", f"{where}: unreadable answer from the child")
+        if modified:
+            names = ", ".join(printable(m)[:40] for m in modified)
+            raise Mismatch(f"{where}: modified its input {names}\n  functions must not change "
+                           f"their inputs: work on a copy, or build a new array or dict")
+        return reply["value"]
 
-    def call(self, module: str, function: str, *args, timeout: float | None = None, **kwargs):
-        """The result of the student's module.function(*args, **kwargs)."""
-        return self._call("call", module, function, args, kwargs, timeout)
+    def call(self, module: str, function: str, *args, **kwargs):
+        """The result of the student's module.function(*args, **kwargs); Mismatch when the call
+        changed one of its inputs."""
+        return self._call("call", module, function, args, kwargs)
 
-    def call_strict(self, module: str, function: str, *args, timeout: float | None = None, **kwargs):
+    def call_strict(self, module: str, function: str, *args, **kwargs):
         """Like call(), with numpy's overflow, invalid and divide warnings raised as errors."""
-        return self._call("call_strict", module, function, args, kwargs, timeout)
+        return self._call("call_strict", module, function, args, kwargs)
 
     def call_with_inputs(self, module: str, function: str, *args, **kwargs):
         """(result, args, kwargs) as they are after the call, to check inputs were not modified."""
-        return tuple(self._call("call_with_inputs", module, function, args, kwargs))
+        try:
+            return tuple(self.probe("call_with_inputs", module, function, *args, module=module,
+                                    **kwargs))
+        except StudentCodeError as error:
+            if error.kind not in ("raised", "timeout", "died", "unsupported", "budget"):
+                raise
+            raise StudentCodeError(error.kind, f"{describe_call(function, args, kwargs)}: "
+                                               f"{error}", error.type) from None
 
 
 class GradingPlugin:
     """Runs the hidden suites over `submissions`; results land in `self.results`."""
 
     def __init__(self, rubric: Rubric, track: str, submissions: list[Submission],
-                 parent: WarmParent, on_done: Callable[[int], None] | None = None,
+                 sandbox: Sandbox, on_done: Callable[[int], None] | None = None,
                  shuffle_seed: int | None = None):
         """`shuffle_seed`: run each submission's tests in an order shuffled with this seed
         (the kit's determinism tests: a score must not depend on test order); see _shuffled."""
@@ -130,29 +197,45 @@ class GradingPlugin:
         self.rubric = rubric
         self.track = track
         self.submissions = submissions
-        self.handles = [SubmissionHandle(s, parent) for s in submissions]
+        stand_ins = {q.id: tuple(n for n in STAND_INS if n not in q.functions)
+                     for q in rubric.questions}
+        torch_modules = {m for m in rubric.modules if not rubric.module_part(m).numpy_only
+                         or rubric.torch_in_numpy_part == "warn"}
+        self.handles = [SubmissionHandle(s, sandbox, stand_ins, torch_modules)
+                        for s in submissions]
         self.results: list[list[TestResult]] = [[] for _ in submissions]
         self.graded_questions: set[str] = set()
         self.collection_errors: list[str] = []
+        self.suite_errors: list[str] = []
         self.on_done = on_done
         self._weights: dict[str, float] = {}
         self._last_item: dict[int, str] = {}
+        self._notes: dict[str, str] = {}
 
     # --- collection -------------------------------------------------------------------
     def pytest_configure(self, config):
         config.addinivalue_line("markers", "question(id, weight=1): the exam question a test grades")
 
     def pytest_generate_tests(self, metafunc):
+        where = metafunc.definition.nodeid
         marker = metafunc.definition.get_closest_marker("question")
         if marker is None:
-            raise pytest.UsageError(f"{metafunc.definition.nodeid}: no @pytest.mark.question")
-        qid = marker.args[0] if marker.args else None
+            raise pytest.UsageError(f"{where}: no @pytest.mark.question")
+        qid = marker.args[0] if len(marker.args) == 1 else None
         if qid not in self.rubric.ids:
-            raise ValueError(f"{metafunc.definition.nodeid}: question {qid!r} is not in the "
-                             f"rubric ({', '.join(self.rubric.ids)})")
-        if "submission" in metafunc.fixturenames:
-            metafunc.parametrize("submission", range(len(self.submissions)), indirect=True,
-                                 ids=[f"sub#{i}" for i in range(len(self.submissions))])
+            raise pytest.UsageError(f"{where}: question {qid!r} is not in the rubric "
+                                    f"({', '.join(self.rubric.ids)}); write question(\"1.1\")")
+        unknown = set(marker.kwargs) - {"weight"}
+        weight = marker.kwargs.get("weight", 1)
+        if unknown:
+            raise pytest.UsageError(f"{where}: unknown marker argument {', '.join(sorted(unknown))}"
+                                    f" (question(id, weight=...) takes only weight)")
+        if type(weight) not in (int, float) or not weight > 0:
+            raise pytest.UsageError(f"{where}: weight must be a positive number, got {weight!r}")
+        if "submission" not in metafunc.fixturenames:
+            raise pytest.UsageError(f"{where}: a hidden test must take the `submission` fixture")
+        metafunc.parametrize("submission", range(len(self.submissions)), indirect=True,
+                             ids=[f"sub#{i}" for i in range(len(self.submissions))])
 
     def pytest_collection_modifyitems(self, session, config, items):
         in_track = {q.id for q in self.rubric.questions_in(self.track)}
@@ -165,8 +248,7 @@ class GradingPlugin:
         cases = Counter((_submission_index(item), item.function.__qualname__, item.module.__name__)
                         for item in kept)
         for item in kept:
-            marker = item.get_closest_marker("question")
-            weight = float(marker.kwargs.get("weight", 1))
+            weight = float(item.get_closest_marker("question").kwargs.get("weight", 1))
             n = cases[(_submission_index(item), item.function.__qualname__, item.module.__name__)]
             self._weights[item.nodeid] = weight / n
         if self.shuffle_seed is not None:
@@ -183,9 +265,40 @@ class GradingPlugin:
     # --- the fixture --------------------------------------------------------------------
     @pytest.fixture
     def submission(self, request) -> SubmissionHandle:
-        handle = self.handles[request.param]
-        handle.question = _question(request.node)
-        return handle
+        return self.handles[request.param]
+
+    # --- running a test -------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem):
+        """Run the test with stand-ins; a failure that went through one runs again without."""
+        handle = self.handles[_submission_index(pyfuncitem)]
+        question = _question(pyfuncitem)
+        args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+        handle.start_test(question)
+        try:
+            pyfuncitem.obj(**args)
+        except (Mismatch, StudentCodeError):
+            used = sorted(handle.used_stand_ins)
+            if not used:
+                raise
+            handle.start_test(question, use_stand_ins=False)
+            try:
+                pyfuncitem.obj(**args)
+            except (Mismatch, StudentCodeError):
+                handle.start_test(question)
+                self._notes[pyfuncitem.nodeid] = (
+                    f"graded with the kit's own {_names(used)} in place of yours (they belong "
+                    f"to {_owners(self.rubric, used)}), and failed with yours too")
+                raise
+            self._notes[pyfuncitem.nodeid] = (
+                f"passed with your own {_names(used)} (it failed with the kit's)")
+        else:
+            used = sorted(handle.used_stand_ins)
+            if used:
+                self._notes[pyfuncitem.nodeid] = (
+                    f"graded with the kit's own {_names(used)} in place of yours (they belong "
+                    f"to {_owners(self.rubric, used)}, graded there)")
+        return True
 
     # --- results ----------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -194,25 +307,46 @@ class GradingPlugin:
         (an AST parse of the suite file per frame), which grading never shows and which cost
         seconds per failing submission."""
         excinfo = call.excinfo
+        error_type = ""
         if excinfo is None:
             outcome, longrepr = "passed", None
         elif excinfo.errisinstance(pytest.skip.Exception):
             outcome, longrepr = "skipped", (str(item.path), 0, str(excinfo.value))
+        elif _is_suite_error(excinfo.value):
+            outcome, longrepr = "failed", f"suite error: {excinfo.exconly()[-2000:]}"
+            self.suite_errors.append(f"{item.nodeid}: {excinfo.exconly()[-2000:]}")
         else:
-            outcome, longrepr = "failed", _message(excinfo)
+            outcome, longrepr = "failed", _message(excinfo.value, _question(item))
+            error_type = getattr(excinfo.value, "type", "")
         report = pytest.TestReport(item.nodeid, item.location, {}, outcome, longrepr, call.when,
                                    [], call.duration, call.start, call.stop)
         if (call.when == "call" and outcome != "skipped") or (call.when == "setup" and report.failed):
             index = _submission_index(item)
             self.results[index].append(TestResult(
                 _question(item), _test_name(item), self._weights[item.nodeid],
-                report.passed, longrepr or ""))
+                report.passed, longrepr or "", self._notes.pop(item.nodeid, ""), error_type))
         if call.when == "teardown" and self._last_item.get(_submission_index(item)) == item.nodeid:
             index = _submission_index(item)
             self.handles[index].close()
             if self.on_done:
                 self.on_done(index)
         return report
+
+
+def _is_suite_error(error: BaseException) -> bool:
+    """A failure of the grader's own making: an explicit SuiteError, a bare `assert` in suite
+    code (student failures are Mismatch, from checks.py, or StudentCodeError), or the sandbox's
+    machinery failing (SandboxError)."""
+    return isinstance(error, (SuiteError, SandboxError)) or (
+        isinstance(error, AssertionError) and not isinstance(error, Mismatch))
+
+
+def _names(functions: list[str]) -> str:
+    return ", ".join(f.split(".")[1] for f in functions)
+
+
+def _owners(rubric: Rubric, functions: list[str]) -> str:
+    return ", ".join(dict.fromkeys(f"Q{rubric.question_of(f).id}" for f in functions))
 
 
 def _shuffled(items: list, rng: random.Random) -> list:
@@ -244,15 +378,14 @@ def _test_name(item) -> str:
     return f"{Path(item.fspath).name}::{name}"
 
 
-def _message(excinfo) -> str:
-    if excinfo is None:
-        return "failed"
-    error = excinfo.value
-    if isinstance(error, StudentCodeError):
-        text = str(error)
-    elif isinstance(error, AssertionError):
-        text = str(error) or "assertion failed"
+def _message(error: BaseException, question: str) -> str:
+    """The student-facing text of a failed test: the check's own message, printable and cut,
+    every hint line ending with the question the test grades."""
+    if isinstance(error, (StudentCodeError, Mismatch)):
+        text = str(error) or "failed"
     else:
         text = f"unexpected result ({type(error).__name__}: {error})"
+    text = "\n".join(f"{line} (Q{question})" if line.lstrip().startswith("hint: ")
+                     and "(Q" not in line else line for line in text.split("\n"))
     text = printable(text)   # messages quote student values: no terminal escapes
     return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + " ..."

@@ -1,14 +1,19 @@
 """The one place a score is computed: test outcomes -> questions -> parts -> track total -> /20.
 
 A question scores points × (weight of its passed tests / weight of all its tests). A question
-with no test in the suites scores 0 and says "not graded yet". A question of a numpy-only part
-whose module uses torch scores 0 or carries a warning, as the rubric's policy says.
+with no test in the suites scores 0 and says "not graded yet". The numpy-only rule is decided by
+what the code does: in the children of parts 1-4 torch is a stand-in that raises TorchNotAllowed
+when used (isolation/torch_stub), so a question one of whose tests failed that way broke the
+rule, and scores 0 under the rubric's policy "zero". Under "warn" torch works there, and the
+questions of a module that imports torch carry a warning.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
 from autograder.rubric import Rubric
+
+NUMPY_ONLY_ERROR = "TorchNotAllowed"   # raised by isolation/torch_stub when torch is used
 
 
 @dataclass
@@ -18,6 +23,8 @@ class TestResult:
     weight: float
     passed: bool
     message: str = ""
+    note: str = ""           # how it was graded, when that is worth saying (stand-ins)
+    error_type: str = ""     # the student's exception class, when one failed the test
 
 
 @dataclass
@@ -59,12 +66,14 @@ class SubmissionScore:
 
 
 def score_submission(rubric: Rubric, track: str, submission_id: str, results: list[TestResult],
-                     graded: set[str], uses_torch: dict[str, str], problems: list[str],
-                     warnings: list[str]) -> SubmissionScore:
+                     graded: set[str], imports_torch: dict[str, str], problems: list[str],
+                     warnings: list[str], notes_of: dict[str, list[str]] | None = None
+                     ) -> SubmissionScore:
     """Score one submission on `track` from its test results.
 
     `graded` holds the ids of questions that have at least one test in the suites;
-    `uses_torch` maps a student module to how it reaches torch (see intake.torch_use).
+    `imports_torch` maps a student module to where it imports torch (see intake.torch_imports);
+    `notes_of` maps a question to lines about how it was graded (output dropped, ...).
     """
     by_question: dict[str, list[TestResult]] = {}
     for r in results:
@@ -76,16 +85,18 @@ def score_submission(rubric: Rubric, track: str, submission_id: str, results: li
         total_weight = sum(t.weight for t in tests)
         passed_weight = sum(t.weight for t in tests if t.passed)
         points = q.points * passed_weight / total_weight if total_weight else 0.0
-        status, notes = ("graded", []) if q.id in graded else ("not graded yet", [])
-        offending = [m for m in q.modules if m in uses_torch]
-        if offending and rubric.part(q.part).numpy_only:
-            rule = (f"{m}.py uses torch ({uses_torch[m]}), but parts 1-4 are numpy only"
-                    for m in offending)
+        status = "graded" if q.id in graded else "not graded yet"
+        notes = list((notes_of or {}).get(q.id, []))
+        if rubric.part(q.part).numpy_only:
             if rubric.torch_in_numpy_part == "zero":
-                points, status = 0.0, "numpy-only rule"
-                notes += [f"scored 0: {text}" for text in rule]
+                used = [t for t in tests if t.error_type == NUMPY_ONLY_ERROR]
+                if used:
+                    points, status = 0.0, "numpy-only rule"
+                    notes.append(f"scored 0: torch was used in a numpy-only part "
+                                 f"({len(used)} of {len(tests)} checks ran into it)")
             else:
-                notes += [f"warning: {text}" for text in rule]
+                notes += [f"warning: {m}.py imports torch ({imports_torch[m]}), but parts 1-4 "
+                          f"are numpy only" for m in q.modules if m in imports_torch]
         questions.append(QuestionScore(q.id, q.part, q.title, round(points, 4), q.points,
                                        status, tests, notes))
         warnings += [f"Q{q.id}: {n}" for n in notes if n.startswith("warning")]

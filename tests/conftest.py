@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def warm_parent():
-    with WarmParent(Limits(call_seconds=5)) as parent:
+    with WarmParent(Limits(call_seconds=5), flavour="numpy") as parent:
         yield parent
 
 

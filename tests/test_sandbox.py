@@ -1,10 +1,19 @@
-"""Student code runs only in sandboxed children; whatever it does costs only that call."""
+"""Student code runs only in sandboxed children; whatever it does costs only that call.
+
+These run in the test process's own mode (root in CI); tests/test_unprivileged.py runs the same
+checks as an unprivileged user.
+"""
 import os
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from autograder.isolation.sandbox import StudentCodeError
+from autograder.isolation import filesystem
+from autograder.isolation.sandbox import (Limits, SandboxError, StudentCodeError, UID_BASE,
+                                          WarmParent)
+from tests.sandbox_probes import PROBES_SOURCE, look_around
 
 MODULE = """
 import numpy as np, os, sys, time
@@ -30,14 +39,27 @@ def subclass():
         pass
     return np.zeros(2).view(Sub)
 
-def where_am_i():
-    return [os.getpid(), os.getcwd()]
+def shout(chunks):
+    chunk = "x" * 9999 + "\\n"
+    for _ in range(chunks):
+        print(chunk, end="")
+    sys.stdout.flush()
+    os.write(2, b"and on fd 2\\n")
+    return chunks
+
+def scale_in_place(x):
+    x *= 2
+    return x
 
 counter = []
 def count():
     counter.append(1)
     return len(counter)
 """
+
+
+def value(reply):
+    return reply["value"]
 
 
 @pytest.fixture
@@ -50,12 +72,18 @@ def child(warm_parent, student_dir):
 def test_results_come_back_as_plain_arrays(child):
     x, W, b = np.ones((2, 3)), np.arange(12.0).reshape(4, 3), np.arange(4.0)
     got = child.call("call", "mlp", "linear", x, W, b)
-    assert type(got) is np.ndarray and np.array_equal(got, x @ W.T + b)
+    assert type(got["value"]) is np.ndarray and np.array_equal(got["value"], x @ W.T + b)
+    assert got["modified"] == []
+
+
+def test_an_input_changed_in_place_is_named(child):
+    reply = child.call("call", "mlp", "scale_in_place", np.ones(3))
+    assert reply["modified"] == ["x"] and np.array_equal(reply["value"], np.full(3, 2.0))
 
 
 def test_student_code_never_runs_in_the_grader(child):
-    pid, _ = child.call("call", "mlp", "where_am_i")
-    assert pid != os.getpid()
+    seen = value(child.call("call", "mlp", "count"))
+    assert seen == 1
     import sys
     assert "mlp" not in sys.modules
 
@@ -63,11 +91,11 @@ def test_student_code_never_runs_in_the_grader(child):
 def test_an_exception_is_reported_with_its_type_message_and_line(child):
     with pytest.raises(StudentCodeError, match=r"ValueError: boom 3 \(mlp.py, line \d+\)") as info:
         child.call("call", "mlp", "boom", 3)
-    assert info.value.kind == "raised"
-    assert child.call("call", "mlp", "count") == 1   # the child survives an exception
+    assert info.value.kind == "raised" and info.value.type == "ValueError"
+    assert value(child.call("call", "mlp", "count")) == 1   # the child survives an exception
 
 
-def test_a_hanging_call_times_out_and_the_child_is_killed(child):
+def test_a_hanging_call_times_out_and_the_child_is_gone(child):
     with pytest.raises(StudentCodeError, match="no answer within 0.5 s") as info:
         child.call("call", "mlp", "hang", timeout=0.5)
     assert info.value.kind == "timeout" and not child.alive
@@ -75,20 +103,20 @@ def test_a_hanging_call_times_out_and_the_child_is_killed(child):
         os.kill(child.pid, 0)
 
 
-@pytest.mark.parametrize("function, args", [("leave", (0,)), ("leave", (3,))])
-def test_exiting_the_process_costs_only_that_call(warm_parent, child, student_dir, function, args):
+@pytest.mark.parametrize("code", [0, 3])
+def test_exiting_the_process_costs_only_that_call(warm_parent, child, student_dir, code):
     with pytest.raises(StudentCodeError, match="process running your code ended") as info:
-        child.call("call", "mlp", function, *args)
+        child.call("call", "mlp", "leave", code)
     assert info.value.kind == "died"
     fresh = warm_parent.spawn(student_dir.folder)
-    assert fresh.call("call", "mlp", "count") == 1   # a fresh child, fresh module state
+    assert value(fresh.call("call", "mlp", "count")) == 1   # a fresh child, fresh module state
     fresh.close()
 
 
 def test_sys_exit_is_an_exception_not_an_exit(child):
     with pytest.raises(StudentCodeError, match="SystemExit"):
         child.call("call", "mlp", "leave_politely")
-    assert child.call("call", "mlp", "count") == 1
+    assert value(child.call("call", "mlp", "count")) == 1
 
 
 def test_unsupported_return_types_are_refused(child):
@@ -109,16 +137,57 @@ def test_syntax_errors_and_missing_functions(warm_parent, student_dir):
     child.close()
 
 
-def test_children_are_confined_to_the_submission_folder(child, student_dir):
-    _, cwd = child.call("call", "mlp", "where_am_i")
+def test_printing_never_fails_and_is_capped(child):
+    """80 MB, ten times the largest file a child may write: the call still succeeds, the first
+    64 KiB are kept and the rest counted."""
+    assert value(child.call("call", "mlp", "shout", 8000)) == 8000
+    child.close()
+    assert child.printed == 8000 * 10000 + len("and on fd 2\n")
+    assert child.output().startswith("x" * 100)
+
+
+# --- confinement: what a child sees and reaches ------------------------------------------------
+@pytest.fixture(scope="module")
+def seen(warm_parent, tmp_path_factory):
+    """What a child finds when it looks around (tests/sandbox_probes.py), in this mode."""
+    folder = tmp_path_factory.mktemp("looker")
+    (folder / "mlp.py").write_text(PROBES_SOURCE)
+    return look_around(warm_parent, folder)
+
+
+def test_a_child_sees_its_submission_and_the_interpreter_only(seen):
+    assert seen["cwd"] == filesystem.SUBMISSION and seen["listing"] == ["mlp.py"]
+    assert seen["kit_visible"] is False and seen["suites_visible"] is False
+    assert seen["scratch_visible"] is False and seen["home_shows_only_the_way_to_python"]
+    assert seen["imports"] == {"numpy.typing": True, "graphlib": True, "numpy.testing": True,
+                               "matplotlib.pyplot": True}
+
+
+def test_a_child_cannot_write_outside_its_tmp(seen):
+    assert seen["writes"] == {"/submission": False, "/usr": False, "/tmp": True, "/": False}
+
+
+def test_a_child_sees_no_process_but_its_own(seen):
+    assert seen["pid"] == 1 and seen["processes"] == [1]
+
+
+def test_a_child_has_no_network(seen):
+    assert seen["network"].startswith("refused")
+
+
+def test_a_child_has_no_privilege(seen):
     if os.geteuid() == 0:
-        assert cwd == "/"      # chrooted into the submission folder
-    else:
-        assert cwd == str(student_dir.folder.resolve())
+        assert seen["uid"] >= UID_BASE and seen["groups"] == []
+    assert seen["capabilities"] == 0
 
 
-ESCAPER = """
-import os, time
+def test_a_numpy_only_child_cannot_reach_torch(seen):
+    assert seen["torch"].startswith("TorchNotAllowed") and seen["torch_files"] == []
+
+
+# --- nothing a child does outlives it or reaches another ----------------------------------------
+ATTACKER = """
+import os, signal, time, ctypes, mmap
 
 def escape():
     pid = os.fork()
@@ -132,11 +201,33 @@ def escape():
 
 def allocate(n_bytes):
     return len(bytearray(n_bytes))
+
+def shared_memory(n_bytes):
+    libc = ctypes.CDLL(None, use_errno=True)
+    ids = []
+    for _ in range(4):
+        ids.append(libc.shmget(0, ctypes.c_size_t(n_bytes), 0o1000 | 0o600))   # IPC_PRIVATE
+    return ids
+
+def kill_everyone():
+    os.kill(-1, signal.SIGKILL)
+    return 1
+
+def sleep(seconds):
+    time.sleep(seconds)
+    return 1
 """
 
 
-def processes_with_ppid_chain(root_pid):
-    """pids of every process whose ancestry includes root_pid."""
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except OSError:
+        return False
+
+
+def descendants(root_pid: int) -> list[int]:
     parents = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -145,61 +236,104 @@ def processes_with_ppid_chain(root_pid):
                     parents[int(entry)] = int(f.read().rsplit(b")", 1)[1].split()[1])
             except OSError:
                 pass
+
     def descends(pid):
         while pid > 1:
             pid = parents.get(pid, 0)
             if pid == root_pid:
                 return True
         return False
-    return [pid for pid in parents if descends(pid)]
+    return [pid for pid in parents if descends(pid) and alive(pid)]
 
 
 def test_processes_that_escape_the_group_die_with_the_child(warm_parent, student_dir):
-    child = warm_parent.spawn(student_dir("mlp.py", ESCAPER))
-    assert child.call("call", "mlp", "escape") == 1
+    child = warm_parent.spawn(student_dir("mlp.py", ATTACKER))
+    assert value(child.call("call", "mlp", "escape")) == 1
     child.close()
-    import time
-    time.sleep(0.05)
-    assert processes_with_ppid_chain(warm_parent.process.pid) == []
+    deadline = time.monotonic() + 2
+    while descendants(warm_parent.process.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert descendants(warm_parent.process.pid) == []
+
+
+def sysv_segments() -> set[int]:
+    lines = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    return {int(line.split()[1]) for line in lines}
+
+
+def test_shared_memory_segments_die_with_the_child(warm_parent, student_dir):
+    before = sysv_segments()
+    child = warm_parent.spawn(student_dir("mlp.py", ATTACKER))
+    ids = value(child.call("call", "mlp", "shared_memory", 1024 ** 2))
+    assert all(i >= 0 for i in ids)   # created in the child's own IPC namespace...
+    assert sysv_segments() == before  # ...never in the host's
+    child.close()
+    assert sysv_segments() == before
+
+
+def test_shared_memory_is_bounded_in_the_childs_ipc_namespace(warm_parent, student_dir):
+    child = warm_parent.spawn(student_dir("mlp.py", ATTACKER))
+    ids = value(child.call("call", "mlp", "shared_memory", 1024 ** 3))
+    assert all(i < 0 for i in ids)   # over the namespace's shmmax
+    child.close()
+
+
+def test_killing_every_process_it_can_reaches_no_other_child(warm_parent, student_dir):
+    sleeper = warm_parent.spawn(student_dir("mlp.py", ATTACKER))
+    killer = warm_parent.spawn(student_dir.folder)
+    with pytest.raises(StudentCodeError):   # kill(-1) kills its own namespace, itself included
+        killer.call("call", "mlp", "kill_everyone")
+    assert value(sleeper.call("call", "mlp", "sleep", 0.01)) == 1
+    assert warm_parent.process.poll() is None
+    sleeper.close()
+    killer.close()
+
+
+def test_each_child_has_a_uid_of_its_own(warm_parent, student_dir):
+    if os.geteuid() != 0:
+        pytest.skip("only root gives children uids of their own (a user namespace otherwise)")
+    folder = student_dir("mlp.py", "import os\ndef uid():\n    return os.getuid()\n")
+    a, b = warm_parent.spawn(folder), warm_parent.spawn(folder)
+    uids = {value(a.call("call", "mlp", "uid")), value(b.call("call", "mlp", "uid"))}
+    assert len(uids) == 2 and min(uids) >= UID_BASE
+    a.close()
+    b.close()
 
 
 def test_memory_beyond_the_limit_fails_the_call_not_the_grader(student_dir):
-    from autograder.isolation.sandbox import Limits, WarmParent
-    with WarmParent(Limits(data_bytes=1024 ** 3)) as parent:
-        child = parent.spawn(student_dir("mlp.py", ESCAPER))
-        assert child.call("call", "mlp", "allocate", 10 ** 6) == 10 ** 6
+    with WarmParent(Limits(data_bytes=1024 ** 3), flavour="numpy") as parent:
+        child = parent.spawn(student_dir("mlp.py", ATTACKER))
+        assert value(child.call("call", "mlp", "allocate", 10 ** 6)) == 10 ** 6
         with pytest.raises(StudentCodeError, match="MemoryError"):
             child.call("call", "mlp", "allocate", 2 * 1024 ** 3)
         child.close()
 
 
 def test_children_do_not_inherit_the_graders_environment(student_dir, monkeypatch):
-    from autograder.isolation.sandbox import WarmParent
     monkeypatch.setenv("DLEXAM_TEST_SECRET", "hunter2")
     source = "import os\ndef env():\n    return sorted(os.environ)\n"
-    with WarmParent() as parent:
+    with WarmParent(flavour="numpy") as parent:
         child = parent.spawn(student_dir("mlp.py", source))
-        names = child.call("call", "mlp", "env")
+        names = value(child.call("call", "mlp", "env"))
         child.close()
     assert "DLEXAM_TEST_SECRET" not in names and "PYTHONHASHSEED" in names
 
 
 def test_a_killed_warm_parent_is_restarted(student_dir):
-    from autograder.isolation.sandbox import WarmParent
-    with WarmParent() as parent:
+    with WarmParent(flavour="numpy") as parent:
         parent.spawn(student_dir("mlp.py", MODULE)).close()
         parent.process.kill()
         parent.process.wait()
         child = parent.spawn(student_dir.folder)
-        assert child.call("call", "mlp", "count") == 1
+        assert value(child.call("call", "mlp", "count")) == 1
         child.close()
 
 
-def test_the_output_of_a_closed_child_is_removed(child):
-    path = child.output_path
-    assert path.exists()
-    child.close()
-    assert not path.exists()
+def test_a_child_that_cannot_start_stops_grading(student_dir):
+    """The sandbox's own failure is the grader's, never a student's 0."""
+    with WarmParent(flavour="numpy") as parent:
+        with pytest.raises(SandboxError, match="failed to start"):
+            parent.spawn(student_dir.folder / "no-such-folder")
 
 
 LIAR = '''
@@ -244,14 +378,13 @@ def test_lying_exceptions_and_forged_replies_cost_only_their_call(warm_parent, s
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the cgroup needs root")
-def test_shared_memory_counts_against_the_childs_cgroup(student_dir):
+def test_shared_mappings_count_against_the_childs_cgroup(student_dir):
     from autograder.isolation import cgroups
-    from autograder.isolation.sandbox import Limits, WarmParent
     if not cgroups.available():
         pytest.skip("no memory and pids cgroup on this machine")
     source = ("import mmap\ndef bomb():\n    m = mmap.mmap(-1, 2 ** 30)\n"
               "    for i in range(0, len(m), 4096):\n        m[i] = 1\n    return 1\n")
-    with WarmParent(Limits(memory_bytes=256 * 1024 ** 2)) as parent:
+    with WarmParent(Limits(memory_bytes=256 * 1024 ** 2), flavour="numpy") as parent:
         child = parent.spawn(student_dir("mlp.py", source))
         with pytest.raises(StudentCodeError) as info:
             child.call("call", "mlp", "bomb")

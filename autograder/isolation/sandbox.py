@@ -1,19 +1,25 @@
-"""The one place where the grader reaches student code: sandboxed children of a warm parent.
+"""The one place where the grader reaches student code: sandboxed children of warm parents.
 
-    parent = WarmParent()                      # one per grading process; starts the zygote
-    child = parent.spawn(Path("scratch/alice"))  # a fresh confined child for that folder
-    child.call("call", "mlp", "linear", x, W, b, timeout=10)   # -> value, or raises StudentCodeError
-    child.close()                              # kills its whole process group
-    parent.close()
+    with Sandbox(Limits()) as sandbox:           # one per grading process
+        child = sandbox.spawn(Path("scratch/sub0"), torch=False)   # a fresh confined child
+        child.call("call", "mlp", "linear", x, W, b)   # -> value, or raises StudentCodeError
+        child.close()                            # the child and everything it started are gone
+
+A child is forked from a warm parent (zygote.py): "numpy" for the numpy-only parts (torch is not
+there at all), "torch" for Part 5. It lives in namespaces of its own (child.py, filesystem.py):
+the same recipe whether the grader is root (then each child also gets a uid no other process
+has) or not (then a user namespace makes it root of nothing). Where the machine refuses
+namespaces, a Sandbox refuses to start unless it is asked for `isolate=False`
+(`--unsafe-no-sandbox`), and every report then says that grading ran without a sandbox.
 
 Values go both ways through `codec` (plain data only, never pickle). The grader process never
 imports a submission: whatever student code does, it does in a child that the grader can kill.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
-import re
 import select
 import signal
 import socket
@@ -21,75 +27,88 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from autograder.isolation import cgroups, codec
+from autograder.isolation import cgroups, codec, namespaces
+from autograder.isolation.child import HEADER
+from autograder.text import printable
 
 KIT_PARENT = str(Path(__file__).resolve().parents[2])
 OUTPUT_SHOWN = 2000
-# The warm parent starts from a clean environment: children are its forks, and the grader's
+# The warm parents start from a clean environment: children are their forks, and the grader's
 # variables (tokens, paths, a course's secrets) must not be in their memory. Kept: the locale,
-# PATH, and the numerical libraries' settings, so that children compute like the grader.
-ENV_KEPT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
+# PATH and LD_LIBRARY_PATH (the interpreter may need it to start), and the numerical
+# libraries' settings, so that children compute like the grader.
+ENV_KEPT = ("PATH", "LD_LIBRARY_PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 ENV_KEPT_PREFIXES = ("OMP_", "MKL_", "OPENBLAS_", "KMP_", "GOMP_", "NVPL_")
-# What a child says reaches reports and terminals: no control characters (escape sequences could
-# rewrite a terminal's table) and no lone surrogates (they cannot be written as UTF-8).
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# Root gives each child the uid UID_BASE + its keeper's pid: a pid is unique among live
+# processes, so no other child, run or service shares it.
+UID_BASE = 1_000_000_000
+SPAWN_SECONDS = 30
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of every child (per child, not per call, except `call_seconds`)."""
-    call_seconds: float = 10.0          # wall clock for one probe call
-    cpu_seconds: int = 120              # RLIMIT_CPU for the child's whole life
+    """What one submission's code may use. Times are wall clock; memory and processes are per
+    child (one child serves one question)."""
+    call_seconds: float = 10.0          # one call into the student's code
+    question_seconds: float = 30.0      # all calls of one question, spawning included
+    submission_seconds: float = 60.0    # all calls of one submission
+    cpu_seconds: int = 120              # RLIMIT_CPU for a child's whole life
     data_bytes: int = 2 * 1024 ** 3     # RLIMIT_DATA: heap and anonymous mappings
-    file_bytes: int = 8 * 1024 ** 2     # RLIMIT_FSIZE: largest file the child may write
+    file_bytes: int = 8 * 1024 ** 2     # RLIMIT_FSIZE: the largest file a child may write
+    tmp_bytes: int = 64 * 1024 ** 2     # its private /tmp (and /dev/shm)
+    output_bytes: int = 64 * 1024       # what it prints that is kept; the rest is dropped
     open_files: int = 256
-    processes: int = 32                 # RLIMIT_NPROC for the sandbox user; the cgroup's tasks
-    memory_bytes: int = 4 * 1024 ** 3   # the cgroup: a child and its subprocesses together
+    processes: int = 32                 # RLIMIT_NPROC; the cgroup's tasks when root
+    memory_bytes: int = 4 * 1024 ** 3   # the cgroup (root only): a child and its subprocesses
+
+
+class SandboxError(RuntimeError):
+    """The grader's own machinery failed (a warm parent could not start or keeps dying): no
+    submission can be graded fairly, so grading stops instead of scoring anyone 0."""
 
 
 class StudentCodeError(Exception):
     """Student code did not give a usable answer; `kind` says how, the message says what.
 
     kinds: "raised" (an exception in student code), "import" (the module failed to import),
-    "timeout", "died" (the process ended: exit, crash, killed by a limit), "unsupported"
-    (a return value that may not cross the boundary), "protocol" (garbage on the socket).
+    "timeout", "budget" (not run: a time budget was used up), "died" (the process ended: exit,
+    crash, killed by a limit), "unsupported" (a return value that may not cross the boundary),
+    "protocol" (garbage on the socket), "missing" (the module was not submitted).
+    `type` is the name of the student's exception class for "raised" and "import" (the child's
+    word, printable, at most 100 characters), else "".
     """
 
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: str, message: str, type: str = ""):
         super().__init__(message)
         self.kind = kind
+        self.type = type
 
 
-DEFAULT_SANDBOX_UID = 65534   # nobody; parallel workers take the uids just below it
+@functools.cache
+def why_not_isolated() -> str | None:
+    """None when children get their namespaces on this machine, else why not (one line)."""
+    return namespaces.why_unavailable()
 
 
-def sandbox_user(uid: int | None = None) -> tuple[int, int] | None:
-    """The uid/gid children drop to when the grader runs as root, else None.
-
-    Each parallel worker takes its own uid, so the per-user process limit of one worker's
-    students never starves another's.
-    """
-    if os.geteuid() != 0:
-        return None
-    uid = DEFAULT_SANDBOX_UID if uid is None else uid
-    return uid, uid
-
-
-def protections() -> dict[str, bool]:
-    """Which protections children get on this machine; reports list the missing ones."""
+def protections(isolate: bool) -> dict[str, bool]:
+    """Which protections children get; reports list them."""
+    isolated = isolate and why_not_isolated() is None
     root = os.geteuid() == 0
-    return {"resource limits": True, "process-group kill": True, "orphan sweep": True,
-            "clean environment": True,
-            "unprivileged user": root, "chroot to the submission": root, "no network": root,
-            "memory and process cgroup": cgroups.available()}
+    return {
+        "own PID, IPC, network and mount namespaces": isolated,
+        "a root of its own: interpreter and libraries read-only, its submission, a private /tmp":
+            isolated,
+        "no privilege (a uid of its own)" if root else "no privilege (no capability)": isolated or root,
+        "resource limits, time budgets, output cap": True,
+        "memory and process cgroup": root and cgroups.available(),
+    }
 
 
 def clean_env() -> dict[str, str]:
-    """The warm parent's environment (see ENV_KEPT)."""
+    """The warm parents' environment (see ENV_KEPT)."""
     env = {k: v for k, v in os.environ.items() if k in ENV_KEPT or k.startswith(ENV_KEPT_PREFIXES)}
     # One thread, and one hash seed: a student's set of strings iterates in the same order on
     # every run (scores must not depend on the run).
@@ -98,50 +117,76 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def printable(text: str) -> str:
-    """`text` without control characters (newline and tab kept) or lone surrogates."""
-    return _UNPRINTABLE.sub("\N{REPLACEMENT CHARACTER}", text)
+class Sandbox:
+    """Both warm parents of a grading process; the torch one warms up while the numpy one works."""
+
+    def __init__(self, limits: Limits = Limits(), isolate: bool = True, hide: tuple[str, ...] = ()):
+        if isolate and why_not_isolated():
+            raise SandboxError(f"no sandbox: {why_not_isolated()}. Pass --unsafe-no-sandbox to "
+                               f"grade anyway, without isolation (every report will say so)")
+        self.limits = limits
+        self.isolate = isolate
+        self.parents = {flavour: WarmParent(limits, flavour, isolate, hide)
+                        for flavour in ("numpy", "torch")}
+
+    def spawn(self, workdir: Path, label: str = "child", torch: bool = False) -> "Child":
+        return self.parents["torch" if torch else "numpy"].spawn(workdir, label)
+
+    def close(self) -> None:
+        for parent in self.parents.values():
+            parent.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class WarmParent:
-    """The zygote process (see zygote.py) and the control channel to it."""
+    """One zygote process (see zygote.py) and the control channel to it."""
 
-    def __init__(self, limits: Limits = Limits(), drop_to: tuple[int, int] | None = ...):
-        self.limits = limits
-        self.drop_to = sandbox_user() if drop_to is ... else drop_to
-        self._outputs = tempfile.TemporaryDirectory(prefix="dlexam-out-")
-        self.cgroup = (cgroups.Cgroup.create(limits.memory_bytes, limits.processes + 1)
-                       if self.drop_to is not None else None)
+    def __init__(self, limits: Limits = Limits(), flavour: str = "torch", isolate: bool = True,
+                 hide: tuple[str, ...] = ()):
+        self.limits, self.flavour, self.isolate = limits, flavour, isolate
+        self._scratch = tempfile.TemporaryDirectory(prefix="dlexam-child-")   # 0700
+        os.mkdir(self._mountpoint())
+        # The warm parent is moved into it once ready: every child is forked inside, and so are
+        # everything its students start (see cgroups.py).
+        self.cgroup = (cgroups.Cgroup.create(limits.memory_bytes, limits.processes + 3)
+                       if os.geteuid() == 0 else None)
+        self._hide = [*hide, tempfile.gettempdir(), self._scratch.name]
         self._start()
+
+    def _mountpoint(self) -> str:
+        return os.path.join(self._scratch.name, "root")
 
     def _start(self) -> None:
         ours, theirs = socket.socketpair()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "autograder.isolation.zygote", str(theirs.fileno()),
-             "cut-network" if self.drop_to is not None else "keep-network"],
+             self.flavour, json.dumps(self._hide)],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=clean_env(), cwd="/")
         theirs.close()
         self._control = ours
         self._ready = False
-        self._children: set[int] = set()
 
     def _wait_ready(self) -> None:
         if not self._ready:
             if self._control.recv(1) != b"R":
-                raise RuntimeError("the warm parent failed to start (see its stderr above)")
-            if self.cgroup:   # its children are forked inside (see cgroups.py)
+                raise SandboxError(f"the {self.flavour} warm parent failed to start (see its "
+                                   f"error above)")
+            if self.cgroup:
                 self.cgroup.add(self.process.pid)
             self._ready = True
 
     def spawn(self, workdir: Path, label: str = "child") -> "Child":
-        """Fork a confined child whose only visible files are those in `workdir`.
+        """Fork a confined child whose only student files are those in `workdir`.
 
-        A warm parent that died (killed from outside, or by a child when the grader is not
-        root and they share a user) is restarted once.
-        """
+        A warm parent that died (killed from outside) is restarted once."""
         try:
             return self._spawn(workdir, label)
-        except (RuntimeError, OSError):
+        except (SandboxError, OSError):
             if self.process.poll() is None:
                 raise
         self._control.close()
@@ -150,42 +195,31 @@ class WarmParent:
 
     def _spawn(self, workdir: Path, label: str) -> "Child":
         self._wait_ready()
-        ours, theirs = socket.socketpair()
-        output_path = Path(self._outputs.name) / f"{label}-{time.monotonic_ns()}.txt"
-        output_fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        spec = {"workdir": str(Path(workdir).resolve()), "drop_to": self.drop_to,
-                "limits": self.limits.__dict__}
-        request = json.dumps({"op": "spawn", "spec": spec}).encode()
         try:
-            socket.send_fds(self._control, [request], [theirs.fileno(), output_fd])
+            mode = os.stat(workdir).st_mode
+        except OSError as error:
+            raise SandboxError(f"a sandboxed child failed to start: {error}") from None
+        if os.geteuid() == 0 and mode & 0o005 != 0o005:
+            # a child drops to a uid of its own: the folder intake wrote must be open to it
+            raise SandboxError(f"{workdir} is not readable by other users (intake makes it 0755)")
+        ours, theirs = socket.socketpair()
+        output = tempfile.TemporaryFile(dir=self._scratch.name)
+        spec = {"workdir": str(Path(workdir).resolve()), "mountpoint": self._mountpoint(),
+                "isolate": self.isolate, "limits": asdict(self.limits),
+                "uid_base": UID_BASE if os.geteuid() == 0 else None}
+        try:
+            socket.send_fds(self._control, [json.dumps(spec).encode()],
+                            [theirs.fileno(), output.fileno()])
         finally:
             theirs.close()
-            os.close(output_fd)
         (pid,) = struct.unpack(">i", _recv_exactly(self._control, 4))
         if pid < 0:   # fork failed in the warm parent (no memory, no process left)
             ours.close()
-            output_path.unlink(missing_ok=True)
+            output.close()
             raise StudentCodeError("died", "could not start a process to run your code")
-        self._children.add(pid)
-        child = Child(self, pid, ours, output_path)
-        child.pidfd = os.pidfd_open(pid)
+        child = Child(self, pid, ours, output, os.pidfd_open(pid))
         child.wait_ready()
         return child
-
-    def sweep(self) -> None:
-        """Kill processes that escaped a closed child (orphans re-parented to the zygote)."""
-        request = json.dumps({"op": "sweep", "keep": sorted(self._children)}).encode()
-        try:
-            socket.send_fds(self._control, [request], [])
-            _recv_exactly(self._control, 4)
-        except (OSError, RuntimeError):
-            if self.process.poll() is None:
-                raise
-            # The zygote is gone (spawn restarts it); orphans it held went to init. Only a
-            # grader without root can lose it so: its children share its user and may kill it.
-
-    def _forget(self, pid: int) -> None:
-        self._children.discard(pid)
 
     def close(self) -> None:
         try:
@@ -196,7 +230,7 @@ class WarmParent:
             self.process.wait()
         if self.cgroup:
             self.cgroup.remove()
-        self._outputs.cleanup()
+        self._scratch.cleanup()
 
     def __enter__(self):
         return self
@@ -207,33 +241,42 @@ class WarmParent:
 
 @dataclass
 class Child:
-    """One confined child process and the socket to it."""
+    """One confined child (its keeper's pid and pidfd) and the socket to its worker."""
     parent: WarmParent
     pid: int
     sock: socket.socket
-    output_path: Path
+    output_file: object            # the keeper writes what the worker prints here
+    pidfd: int                     # the keeper only, even after its pid is reused
     alive: bool = True
-    calls: int = 0
-    pidfd: int | None = None   # refers to this process only, even after its pid is reused
+    used_stand_ins: list = field(default_factory=list)
+    printed: int = 0               # bytes the worker printed (all of them once closed)
+    _last_output: str = ""         # what output() last read: kept once the file is closed
 
     def wait_ready(self) -> None:
-        reply = self._receive(timeout=30, expected="ready")
-        if "error" in reply:
+        reply = self._receive(timeout=SPAWN_SECONDS, expected="ready")
+        if "error" in reply:   # before any student code ran: the grader's machinery failed
             self.close()
-            raise StudentCodeError("died", "sandbox failed to start: "
-                                   + printable(str(reply["error"].get("message"))))
+            raise SandboxError("a sandboxed child failed to start: "
+                               + printable(str(reply["error"].get("message"))))
 
-    def call(self, probe: str, *args, timeout: float | None = None, **kwargs):
-        """Run a trusted probe in the child; return its plain-data result."""
+    def call(self, probe: str, *args, timeout: float | None = None,
+             stand_ins: tuple[str, ...] = (), **kwargs):
+        """Run a trusted probe in the child; return its plain-data result.
+
+        `stand_ins` names student functions the child replaces by the kit's own for this call
+        (probes/standins.py); afterwards `used_stand_ins` lists those the call went through."""
         if not self.alive:
             raise StudentCodeError("died", "the process running your code had already ended")
-        self.calls += 1
+        self.used_stand_ins = []
         try:
-            codec.send(self.sock, {"probe": probe, "args": list(args), "kwargs": kwargs})
+            codec.send(self.sock, {"probe": probe, "args": list(args), "kwargs": kwargs,
+                                   "stand_ins": list(stand_ins)})
         except OSError:
             self.close()
             raise StudentCodeError("died", self._died_message()) from None
         reply = self._receive(timeout or self.parent.limits.call_seconds, expected="ok")
+        used = reply.get("stand_ins")
+        self.used_stand_ins = [n for n in used if n in stand_ins] if type(used) is list else []
         if "error" in reply:
             raise _error_from(reply["error"])
         return reply["ok"]
@@ -245,7 +288,7 @@ class Child:
         except socket.timeout:
             self.close()
             raise StudentCodeError(
-                "timeout", f"no answer within {timeout:g} s (an endless loop, or far too slow)"
+                "timeout", f"no answer within {timeout:.3g} s (an endless loop, or far too slow)"
             ) from None
         except (EOFError, OSError):
             self.close()
@@ -253,7 +296,8 @@ class Child:
         except codec.ProtocolError as error:
             self.close()
             raise StudentCodeError("protocol", f"unreadable answer from the child: {error}") from None
-        if (type(reply) is not dict or len(reply) != 1 or not ({expected, "error"} & reply.keys())
+        if (type(reply) is not dict or len(reply.keys() - {"stand_ins"}) != 1
+                or not ({expected, "error"} & reply.keys())
                 or ("error" in reply and type(reply["error"]) is not dict)):
             self.close()
             raise StudentCodeError("protocol", "unreadable answer from the child")
@@ -263,54 +307,60 @@ class Child:
         printed = self.output()
         tail = f"; it printed: {printed[-500:]!r}" if printed.strip() else ""
         return ("the process running your code ended (sys.exit, os._exit, a crash, or a "
-                "resource limit: memory, CPU time, file size)" + tail)
+                "resource limit: memory, CPU time, processes)" + tail)
 
     def output(self) -> str:
-        """What the child printed (stdout and stderr), the first OUTPUT_SHOWN characters."""
+        """What the child printed (stdout and stderr), the first OUTPUT_SHOWN characters; also
+        sets `printed`, the number of bytes it printed in all."""
+        if self.output_file.closed:
+            return self._last_output
         try:
-            with open(self.output_path, "rb") as f:
-                return printable(f.read(OUTPUT_SHOWN).decode("utf-8", "replace"))
+            header = os.pread(self.output_file.fileno(), HEADER.size, 0)
+            kept, self.printed = HEADER.unpack(header) if len(header) == HEADER.size else (0, 0)
+            data = os.pread(self.output_file.fileno(), min(kept, OUTPUT_SHOWN * 4), HEADER.size)
         except OSError:
             return ""
+        self._last_output = printable(data.decode("utf-8", "replace")[:OUTPUT_SHOWN])
+        return self._last_output
 
     def close(self) -> None:
-        """Kill the child and its whole process group; sweep orphans that escaped it."""
+        """Stop the child: its keeper kills the worker (and so everything it started) and ends."""
         if not self.alive:
             return
         self.alive = False
         self.sock.close()
-        if self.pidfd is not None:
-            if not select.select([self.pidfd], [], [], 0)[0]:  # the group leader still runs
-                _ignore_missing(os.killpg, self.pid, signal.SIGKILL)
-                _ignore_missing(signal.pidfd_send_signal, self.pidfd, signal.SIGKILL)
-                select.select([self.pidfd], [], [], 2.0)         # until it has really ended
-            os.close(self.pidfd)
-        self.parent._forget(self.pid)
-        self.parent.sweep()
-        self.output_path.unlink(missing_ok=True)   # up to file_bytes per child: not kept
+        if not select.select([self.pidfd], [], [], 0)[0]:   # the keeper still runs
+            _signal(self.pidfd, signal.SIGTERM)
+            if not select.select([self.pidfd], [], [], 2.0)[0]:
+                _signal(self.pidfd, signal.SIGKILL)
+                select.select([self.pidfd], [], [], 2.0)
+        os.close(self.pidfd)
+        self.output()
+        self.output_file.close()
 
 
-def _ignore_missing(kill, target, sig) -> None:
+def _signal(pidfd: int, sig: int) -> None:
     try:
-        kill(target, sig)
+        signal.pidfd_send_signal(pidfd, sig)
     except ProcessLookupError:
         pass
 
 
 def _error_from(error: dict) -> StudentCodeError:
     """The StudentCodeError for an error reply; every field is the child's word, so checked."""
-    def field(key: str, limit: int) -> str:
+    def text_of(key: str, limit: int) -> str:
         value = error.get(key)
         return value[:limit] if type(value) is str else ""
 
     kind = {"import": "import", "return": "unsupported", "sandbox": "died"}.get(
-        field("where", 20), "raised")
-    text = f"{field('type', 100) or 'Exception'}: {field('message', 2000)}".strip()
-    if field("line", 200):
-        text += f" ({field('line', 200)})"
+        text_of("where", 20), "raised")
+    name = printable(text_of("type", 100)) or "Exception"
+    text = f"{name}: {text_of('message', 2000)}".strip()
+    if text_of("line", 200):
+        text += f" ({text_of('line', 200)})"
     if kind == "import":
         text = "your module could not be imported: " + text
-    return StudentCodeError(kind, printable(text))
+    return StudentCodeError(kind, printable(text), name if kind in ("raised", "import") else "")
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes:
@@ -318,6 +368,6 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
     while len(data) < n:
         chunk = sock.recv(n - len(data))
         if not chunk:
-            raise RuntimeError("the warm parent died")
+            raise SandboxError("the warm parent died")
         data += chunk
     return data

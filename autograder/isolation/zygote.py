@@ -1,17 +1,21 @@
-"""The warm parent: a fresh interpreter that imports numpy, torch and the probes once, then forks
-one sandboxed child per request, so no child pays interpreter or torch start-up.
+"""A warm parent: a fresh interpreter that imports numpy (and, for Part 5, torch) and the probes
+once, then forks one sandboxed child per request, so no child pays interpreter start-up.
+
+There are two flavours. "numpy" serves the numpy-only parts: it never imports torch, and puts
+the stand-in of torch_stub/ in its place (children of this flavour cannot even see the real
+torch's files, see filesystem.py). "torch" serves Part 5 and has torch loaded.
 
 It never loads a hidden suite, a reference value or the rubric: a child forked from it has none
 of them in memory. It is started by sandbox.WarmParent with one end of a Unix socket pair as its
-control channel (the fd number is its only argument). Each request on that channel is a JSON
-spec plus two file descriptors passed with SCM_RIGHTS: the child's own socket and its output
-file. The reply is the child's pid. As a child subreaper it inherits every orphan a child leaves
-behind, so `sweep` can kill processes that escaped their process group.
+control channel. Each request on that channel is a JSON spec plus two file descriptors passed
+with SCM_RIGHTS: the child's own socket and its output file. The reply is the keeper's pid (see
+child.py). As a child subreaper it inherits, and reaps, any worker whose keeper died.
 """
 from __future__ import annotations
 
 import ctypes
 import gc
+import importlib
 import json
 import os
 import signal
@@ -20,43 +24,54 @@ import struct
 import sys
 
 PR_SET_CHILD_SUBREAPER = 36
-CLONE_NEWNET = 0x40000000
-SWEEP_SECONDS = 10
+PR_SET_DUMPABLE = 4
 PRELOADED_STDLIB = (
     "abc", "bisect", "collections", "contextlib", "copy", "dataclasses", "enum", "functools",
-    "heapq", "itertools", "math", "numbers", "operator", "random", "re", "statistics",
+    "heapq", "inspect", "itertools", "math", "numbers", "operator", "random", "re", "statistics",
     "string", "time", "types", "typing", "warnings",
 )
+PROBES = {"numpy": ("base", "training", "autodiff", "standins"),
+          "torch": ("base", "training", "autodiff", "standins", "generative")}
+TORCH_STUB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_stub")
 
 
-def preload() -> None:
-    """Import everything a child may need: after chroot it cannot read library files."""
-    import importlib
-
+def preload(flavour: str) -> None:
+    """Import what children use, so that their first call costs nothing extra."""
     for name in PRELOADED_STDLIB:
         importlib.import_module(name)
+    if flavour == "numpy":   # `import torch` in a child gives the stand-in, never torch
+        sys.path.insert(0, TORCH_STUB)
+        importlib.import_module("torch")
+        sys.path.remove(TORCH_STUB)
     import numpy
-    import numpy.fft  # noqa: F401  (numpy 2 loads these lazily; a chrooted child could not)
-    import numpy.linalg  # noqa: F401
-    import numpy.random  # noqa: F401
-    import torch
-    import torch.distributions  # noqa: F401  (lazy in torch; probes and students use it)
-    import torch.nn.functional  # noqa: F401
-    import autograder.probes  # noqa: F401  (registers every probe)
 
     numpy.zeros(1) @ numpy.zeros(1)
-    torch.set_num_threads(1)
-    torch.zeros(2, 2) @ torch.zeros(2, 2)
+    if flavour == "torch":
+        import torch
+        import torch.distributions  # noqa: F401  (lazy in torch; probes and students use it)
+        import torch.nn.functional  # noqa: F401
+
+        torch.set_num_threads(1)
+        torch.zeros(2, 2) @ torch.zeros(2, 2)
+    for name in PROBES[flavour]:
+        importlib.import_module(f"autograder.probes.{name}")
+    importlib.import_module("autograder.isolation.child")
     gc.collect()
     gc.freeze()   # children's garbage collections skip these objects: fewer copy-on-write pages
 
 
-def main(control_fd: int, cut_network: bool) -> None:
-    preload()
-    if cut_network:   # one empty network namespace, inherited by every child
-        if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
-    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+def main(control_fd: int, flavour: str, hide: list[str]) -> None:
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]   # `python -m` put the working folder first: children import from theirs
+    from autograder.isolation import filesystem
+
+    # Before preload: the real torch is located (to be hidden) before its stand-in takes its name.
+    view = filesystem.python_view(hide=tuple(hide), torch_visible=flavour == "torch")
+    preload(flavour)
+    from autograder.isolation import child
+    libc = ctypes.CDLL(None)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)   # no process of this user may read our memory
     try:   # an out-of-memory kill takes a child, never us (only root may lower this)
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write("-1000")
@@ -76,11 +91,7 @@ def main(control_fd: int, cut_network: bool) -> None:
             break
         if not message:
             break
-        request = json.loads(message)
-        if request["op"] == "sweep":
-            sweep(set(request["keep"]))
-            control.sendall(struct.pack(">i", 0))
-            continue
+        spec = json.loads(message)
         try:
             pid = os.fork()
         except OSError:   # no memory or no process left: the grader fails that test only
@@ -88,57 +99,13 @@ def main(control_fd: int, cut_network: bool) -> None:
         if pid == 0:
             try:
                 control.close()
-                from autograder.isolation import child
-
-                child.run(request["spec"], socket.socket(fileno=fds[0]), fds[1])
+                child.run(spec, socket.socket(fileno=fds[0]), fds[1], view)
             finally:
                 os._exit(70)   # never back into this loop
         for fd in fds:
             os.close(fd)
         control.sendall(struct.pack(">i", pid))
-    sweep(set())
-
-
-def sweep(keep: set[int]) -> None:
-    """Kill every descendant except the children in `keep` (orphans land on us as subreaper).
-
-    Killing an orphan can orphan its own children, which then land on us too: repeat until a
-    pass finds nothing (a killed process stays listed until it has really ended), for at most
-    SWEEP_SECONDS.
-    """
-    import time
-
-    deadline = time.monotonic() + SWEEP_SECONDS
-    while time.monotonic() < deadline:
-        orphans = [pid for pid, state in _children() if pid not in keep and state not in (b"Z", b"X")]
-        if not orphans:
-            return
-        for pid in orphans:
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-        time.sleep(0.01)
-
-
-def _children() -> list[tuple[int, bytes]]:
-    """(pid, state) of this process's children, from /proc/self/task/*/children."""
-    found = []
-    for task in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{task}/children", "rb") as f:
-                pids = [int(p) for p in f.read().split()]
-        except OSError:
-            continue
-        for pid in pids:
-            try:
-                with open(f"/proc/{pid}/stat", "rb") as stat:
-                    found.append((pid, stat.read().rsplit(b")", 1)[1].split()[0]))
-            except OSError:
-                pass
-    return found
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), cut_network=sys.argv[2] == "cut-network")
+    main(int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]))

@@ -1,10 +1,8 @@
-"""Trusted drivers that run inside sandboxed children; importing this registers them all.
+"""Trusted drivers that run inside sandboxed children (never in the grader).
 
-base holds the generic probes (call, call_strict, call_with_inputs); the others drive what one
+base holds the registry and the generic probes (call, call_strict); the others drive what one
 call cannot: graphs (autodiff), optimiser runs and seeded generators (training), torch modules
-built from weights and gradients through autograd (generative).
+built from weights and gradients through autograd (generative, Part 5 only); standins holds the
+kit's own versions of functions that other questions call. A warm parent imports the modules of
+its flavour (isolation/zygote.py), which registers their probes.
 """
-from autograder.probes import autodiff, base, generative, training  # noqa: F401
-from autograder.probes.base import PROBES
-
-__all__ = ["PROBES"]

@@ -2,10 +2,14 @@
 
 A probe receives plain data from a hidden test, drives the student's module, and returns plain
 data. It runs in the child, so it must not hold a reference value or a secret: it only calls.
+What a probe measures in the child (that inputs were left unchanged, say) is the student's
+process's word: the grader lets such a finding cost points, never earn them.
 """
 from __future__ import annotations
 
+import copy
 import importlib
+import inspect
 
 PROBES: dict = {}
 
@@ -45,21 +49,53 @@ def import_module(module: str) -> None:
     student_module(module)
 
 
-@probe
-def call(module: str, function: str, *args, **kwargs):
-    """The result of module.function(*args, **kwargs)."""
-    return student_function(module, function)(*args, **kwargs)
+def call_checked(function, args: list, kwargs: dict) -> dict:
+    """{"value": function(*args, **kwargs), "modified": the names of the inputs it changed}.
+
+    Inputs are copied before the call and compared after it; a name is the parameter's name in
+    the student's signature when the call binds to it ("x", "params"), else its position."""
+    before = copy.deepcopy((args, kwargs))
+    value = function(*args, **kwargs)
+    names = _parameter_names(function, len(args))
+    modified = [names[i] for i, (old, new) in enumerate(zip(before[0], args)) if not same(old, new)]
+    modified += [k for k in kwargs if not same(before[1][k], kwargs[k])]
+    return {"value": value, "modified": modified}
+
+
+def _parameter_names(function, n: int) -> list[str]:
+    try:
+        positional = [p.name for p in inspect.signature(function).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        positional = []
+    return [positional[i] if i < len(positional) else f"argument {i + 1}" for i in range(n)]
+
+
+def same(a, b) -> bool:
+    """Whether b still holds what a held: arrays, tensors, dicts, lists, tuples, numbers."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(same, a, b))
+    if hasattr(a, "detach"):    # a torch tensor (only Part 5 children have torch)
+        return hasattr(b, "detach") and a.shape == b.shape and bool(
+            (a.detach() == b.detach()).logical_or(a.isnan() & b.isnan()).all())
+    import numpy as np
+
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.shape == b.shape and bool(
+            np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    return type(a) is type(b) and (a == b or (a != a and b != b))
 
 
 @probe
-def call_with_inputs(module: str, function: str, *args, **kwargs):
-    """[result, args, kwargs] after the call, so the grader can see whether inputs changed."""
-    result = student_function(module, function)(*args, **kwargs)
-    return [result, list(args), kwargs]
+def call(module: str, function: str, *args, **kwargs) -> dict:
+    """module.function(*args, **kwargs), with the inputs it modified (see call_checked)."""
+    return call_checked(student_function(module, function), list(args), kwargs)
 
 
 @probe
-def call_strict(module: str, function: str, *args, **kwargs):
+def call_strict(module: str, function: str, *args, **kwargs) -> dict:
     """Like `call`, but overflow, invalid and divide-by-zero raise (underflow is fine)."""
     import warnings
 
@@ -68,4 +104,11 @@ def call_strict(module: str, function: str, *args, **kwargs):
     with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
         with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)
-            return student_function(module, function)(*args, **kwargs)
+            return call_checked(student_function(module, function), list(args), kwargs)
+
+
+@probe
+def call_with_inputs(module: str, function: str, *args, **kwargs):
+    """[result, args, kwargs] after the call, so the grader can see whether inputs changed."""
+    result = student_function(module, function)(*args, **kwargs)
+    return [result, list(args), kwargs]
