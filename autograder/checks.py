@@ -1,12 +1,23 @@
-"""Comparison helpers for hidden suites: every failure message has one form.
+"""The one comparison API of the hidden suites and the public checks: every message has one form.
 
     <what was checked> on <input shapes and notable values>: <what went wrong>
       expected: <a few numbers>   got: <a few numbers>
       max abs error 3.1e-01, max rel error 1.0e+00 (tolerance: rel 1e-04, abs 1e-06)
       hint: <the misconception, when the student's result matches a known mistaken formula>
 
+Values: assert_close (arrays, numbers, tensors), assert_dict_close (dicts of them),
+assert_gradient (a gradient that may be missing), as_parts (a tuple of n results), as_array.
+Bounds: assert_within (a statistic inside a derived interval). Anything else: assert_true.
+A failure raises Mismatch; a hidden suite's own broken invariant raises SuiteError, which stops
+grading instead of costing a student points (plugin.py).
+
+A hint is added only when the student's result matches what a known mistaken formula gives on
+the same input (`mistakes`: hint -> mistaken value), never because a particular check failed.
+Hints name no question: the grader adds the question of the test ("(Q1.3)").
+
 Tolerances accept a correct implementation that computes in float32 internally (relative error
 about 1e-6 after a few hundred operations) and reject real bugs (relative errors near 1).
+This module needs numpy only: the public checks ship it to students as it is.
 """
 from __future__ import annotations
 
@@ -21,6 +32,11 @@ ATOL = 1e-6      # scaled by the largest expected magnitude when that is above 1
 
 class Mismatch(AssertionError):
     """A graded check failed; the message is written for the student."""
+
+
+class SuiteError(RuntimeError):
+    """A hidden suite's own invariant broke (its generator, its reference): nobody can be graded
+    fairly with it, so grading stops."""
 
 
 def case_rng(*key) -> np.random.Generator:
@@ -195,7 +211,7 @@ def assert_dict_close(got, expected: Mapping[str, object], *, check: str,
 
 
 def assert_unchanged(before: Mapping[str, object], after: Mapping[str, object], *, check: str) -> None:
-    """Fail if a function modified one of its inputs (arrays, dicts of arrays, numbers)."""
+    """Transitional, until every suite relies on submission.call's own input check."""
     for name, value in before.items():
         if not _same(value, after.get(name)):
             raise Mismatch(f"{check}: the input {name} was modified; functions must not change "
@@ -221,3 +237,46 @@ def assert_true(condition: bool, message: str) -> None:
     """Fail with `message` (same form as above) unless `condition` holds."""
     if not condition:
         raise Mismatch(message)
+
+
+def assert_within(value: float, low: float, high: float, *, check: str,
+                  inputs: Mapping[str, object], what: str) -> None:
+    """A statistic of the student's result inside [low, high], an interval derived in the
+    test's docstring (a correct implementation falls outside with probability <= 1e-9)."""
+    if not (low <= value <= high):   # a nan is outside too
+        raise Mismatch(f"{_head(check, describe_inputs(inputs))}: {what} is {value:.6g}, "
+                       f"outside [{low:.6g}, {high:.6g}]")
+
+
+def as_parts(got, n: int, check: str) -> list:
+    """The student's result as a list of `n` parts (a tuple or list of that length)."""
+    if not isinstance(got, (tuple, list)) or len(got) != n:
+        length = f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""
+        raise Mismatch(f"{check}: expected a tuple of {n} results, got "
+                       f"{type(got).__name__}{length}")
+    return list(got)
+
+
+NAN_GRADIENT = ("a nan gradient where torch's is finite: a nan or inf computed in a branch that "
+                "torch.where (or masking) discards still reaches the gradient; compute that branch "
+                "on safe values, or use F.logsigmoid / log_softmax rather than log(sigmoid) / "
+                "log(softmax)")
+
+
+def assert_gradient(got, expected, *, name: str, check: str, inputs: Mapping[str, object],
+                    mistakes: Mapping[str, object] = {}, where=None) -> None:
+    """A gradient w.r.t. `name` (None when none reached it) against the expected one; `where`
+    (a bool mask of expected's shape) restricts the comparison to some entries."""
+    if got is None:
+        raise Mismatch(f"{check}: no gradient reached {name} (got None); expected "
+                       f"{_numbers(np.asarray(expected, dtype=np.float64))}")
+    have = np.asarray(got.detach().numpy() if hasattr(got, "detach") else got, dtype=np.float64)
+    want = np.asarray(expected, dtype=np.float64)
+    if where is not None and have.shape == want.shape:
+        have, want = have[where], want[where]
+        mistakes = {hint: np.asarray(value)[where] for hint, value in mistakes.items()
+                    if np.shape(value) == where.shape}
+    if have.shape == want.shape and np.isnan(have).any() and np.isfinite(want).all():
+        mistakes = {**mistakes, NAN_GRADIENT: np.where(np.isnan(have), np.nan, have)}
+    assert_close(have, want, check=f"{check}: gradient w.r.t. {name}", inputs=inputs,
+                 mistakes=mistakes)
