@@ -6,7 +6,8 @@
       hint: <the misconception, when the student's result matches a known mistaken formula>
 
 Values: assert_close (arrays, numbers, tensors), assert_dict_close (dicts of them),
-assert_gradient (a gradient that may be missing), as_parts (a tuple of n results), as_array.
+assert_gradient (a gradient that may be missing), as_parts (a tuple of n results), as_array,
+strict_result (numpy's floating-point errors as failures with a hint).
 Bounds: assert_within (a statistic inside a derived interval). Anything else: assert_true.
 A failure raises Mismatch; a hidden suite's own broken invariant raises SuiteError, which stops
 grading instead of costing a student points (plugin.py).
@@ -237,6 +238,20 @@ def assert_true(condition: bool, message: str) -> None:
     """Fail with `message` (same form as above) unless `condition` holds."""
     if not condition:
         raise Mismatch(message)
+
+
+def strict_result(call, *, check: str, hints: Mapping[str, str]):
+    """`call()` (a submission.call_strict), with a FloatingPointError the student's code raised
+    turned into a Mismatch whose hint names the likely cause of that kind of error: `hints` maps
+    "overflow", "divide" and "invalid" to a hint (a kind without one gets no hint)."""
+    try:
+        return call()
+    except Exception as error:   # noqa: BLE001 - only the student's FloatingPointError is ours
+        if getattr(error, "type", type(error).__name__) != "FloatingPointError":
+            raise
+        kind = next((k for k in ("overflow", "divide", "invalid") if k in str(error)), "")
+        raise Mismatch(f"{check}: {error}" + hint_line([hints[kind]] if kind in hints else [])
+                       ) from None
 
 
 def assert_within(value: float, low: float, high: float, *, check: str,
