@@ -1,16 +1,23 @@
 """Mutation analysis of the hidden suites: do they catch realistic bugs, and pass correct code?
 
-The corpus (tests/corpus/) holds
+Two corpus formats. The kit's own (tests/corpus/) holds
 - mutants.toml: one-bug implementations, each an exact text edit of one solution module, with
-  the question its bug lives in, the other questions it may legitimately cost (functions that
-  call the broken one, declared), and the words of the hint that should name its misconception;
+  the question its bug lives in, and the words of the hint that should name its misconception;
 - variants/<name>/<module>.py: alternative correct implementations, as functions that replace
   the solution's functions of the same name (other algorithms, float32 inside, other state
   layouts).
+The held-out one (tests/heldout/), written from the docstrings by someone who never saw the
+suites, holds whole modules instead:
+- correct/<style>/<module>.py and fairness/<case>/<module>.py: correct implementations (a style
+  or case is graded with the solutions' modules for the modules it does not have);
+- mutants.toml: each mutant names the `base` style whose module it edits.
+A hint is a list of words that must all appear, or a list of such lists (alternatives).
 
-`analyse` grades every mutant and variant in one batch and checks: each variant gets full
-marks; each mutant loses points on its own question and on no undeclared one; which mutants
-get a hint naming their misconception, and whether any gets a hint naming another one.
+`analyse` grades every mutant and correct implementation in one batch and checks: each correct
+one gets full marks; each mutant loses points on its own question and on no other, except a
+question that the rubric declares uses the mutant's (`uses`) or that the mutant declares
+(`also`); which mutants get a hint naming their misconception, and whether any gets a hint
+naming another one.
 """
 from __future__ import annotations
 
@@ -40,7 +47,8 @@ class Mutant:
     old: str
     new: str
     also: tuple[str, ...] = ()     # other questions that use the broken function
-    hint: tuple[str, ...] = ()     # words a hint naming this misconception contains
+    hint: tuple[tuple[str, ...], ...] = ()   # alternatives: words a naming hint all contains
+    base: str = ""                 # held-out corpus: the style folder the edit applies to
 
 
 @dataclass
@@ -50,7 +58,7 @@ class Verdict:
     question: str | None            # the mutant's question; None for a correct variant
     lost: dict[str, float]          # question -> points lost
     messages: list[str]             # failure messages of the tests of `question`
-    hint_words: tuple[str, ...] = ()
+    hint_words: tuple[tuple[str, ...], ...] = ()
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -58,7 +66,7 @@ class Verdict:
         return self.question in self.lost
 
     def _names_it(self, text: str) -> bool:
-        return bool(self.hint_words) and all(w.lower() in text.lower() for w in self.hint_words)
+        return any(all(w.lower() in text.lower() for w in words) for words in self.hint_words)
 
     @property
     def hints(self) -> list[str]:
@@ -77,10 +85,18 @@ class Verdict:
         return [h for h in self.hints if self.hint_words and not self._names_it(h)]
 
 
+def _alternatives(hint) -> tuple[tuple[str, ...], ...]:
+    """["a", "b"] (all words) or [["a"], ["b", "c"]] (alternatives), as alternatives."""
+    if all(isinstance(h, str) for h in hint):
+        return (tuple(hint),) if hint else ()
+    return tuple(tuple(words) for words in hint)
+
+
 def load_mutants(corpus: Path = CORPUS_DIR) -> list[Mutant]:
     data = tomllib.loads((Path(corpus) / "mutants.toml").read_text(encoding="utf-8"))
     mutants = [Mutant(m["id"], m["module"], m["question"], m["description"], m["old"], m["new"],
-                      tuple(m.get("also", ())), tuple(m.get("hint", ())))
+                      tuple(m.get("also", ())), _alternatives(m.get("hint", ())),
+                      m.get("base", ""))
                for m in data["mutant"]]
     ids = [m.id for m in mutants]
     if len(set(ids)) != len(ids):
@@ -89,16 +105,26 @@ def load_mutants(corpus: Path = CORPUS_DIR) -> list[Mutant]:
 
 
 def variant_names(corpus: Path = CORPUS_DIR) -> list[str]:
-    return sorted(p.name for p in (Path(corpus) / "variants").iterdir() if p.is_dir())
+    folder = Path(corpus) / "variants"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
-def apply_mutant(mutant: Mutant, solutions: Path = SOLUTIONS_DIR) -> str:
-    """The mutant's module source; the edit must match the solution exactly once."""
-    source = (solutions / f"{mutant.module}.py").read_text(encoding="utf-8")
+def whole_modules(corpus: Path) -> dict[str, Path]:
+    """Held-out corpus: "correct-<style>" and "fairness-<case>" -> the folder of its modules."""
+    found = {}
+    for kind in ("correct", "fairness"):
+        folder = Path(corpus) / kind
+        if folder.is_dir():
+            found.update({f"{kind}-{p.name}": p for p in sorted(folder.iterdir()) if p.is_dir()})
+    return found
+
+
+def apply_mutant(mutant: Mutant, source: str, where: str) -> str:
+    """`source` with the mutant's edit; the edit must match exactly once."""
     count = source.count(mutant.old)
     if count != 1:
-        raise ValueError(f"mutant {mutant.id}: its `old` text occurs {count} times in "
-                         f"solutions/{mutant.module}.py (must be exactly once)")
+        raise ValueError(f"mutant {mutant.id}: its `old` text occurs {count} times in {where} "
+                         f"(must be exactly once)")
     return source.replace(mutant.old, mutant.new)
 
 
@@ -136,26 +162,39 @@ def strip_regions(source: str) -> str:
 
 def build(folder: Path, corpus: Path = CORPUS_DIR,
           solutions: Path = SOLUTIONS_DIR) -> dict[str, tuple[str | None, Mutant | None]]:
-    """Write every mutant and variant as a submission folder; {path: (question, mutant)}."""
+    """Write every mutant and correct implementation as a submission folder;
+    {path: (question, mutant)}, question and mutant None for a correct one."""
     rubric = load_rubric()
-    base = {m: strip_regions((solutions / f"{m}.py").read_text(encoding="utf-8"))
-            for m in rubric.modules}
+    solution = {m: (solutions / f"{m}.py").read_text(encoding="utf-8") for m in rubric.modules}
+    styles = whole_modules(corpus)
+
+    def modules_of(folder: Path | None) -> dict[str, str]:
+        """The modules of `folder`, and the solutions' for those it does not have."""
+        return {m: (folder / f"{m}.py").read_text(encoding="utf-8")
+                if folder and (folder / f"{m}.py").exists() else text
+                for m, text in solution.items()}
+
+    def write(name: str, modules: dict[str, str]) -> Path:
+        target = Path(folder) / name
+        target.mkdir(parents=True)
+        for module, text in modules.items():
+            (target / f"{module}.py").write_text(strip_regions(text))
+        return target
+
     built = {}
     for mutant in load_mutants(corpus):
-        target = Path(folder) / f"mutant-{mutant.id}"
-        target.mkdir(parents=True)
-        for module, text in base.items():
-            (target / f"{module}.py").write_text(
-                strip_regions(apply_mutant(mutant, solutions)) if module == mutant.module else text)
-        built[str(target)] = (mutant.question, mutant)
+        modules = modules_of(styles[f"correct-{mutant.base}"] if mutant.base else None)
+        where = f"correct/{mutant.base}/{mutant.module}.py" if mutant.base else \
+            f"solutions/{mutant.module}.py"
+        modules[mutant.module] = apply_mutant(mutant, modules[mutant.module], where)
+        built[str(write(f"mutant-{mutant.id}", modules))] = (mutant.question, mutant)
     for name in variant_names(corpus):
-        target = Path(folder) / f"variant-{name}"
-        target.mkdir(parents=True)
-        for module, text in base.items():
-            override = Path(corpus) / "variants" / name / f"{module}.py"
-            (target / f"{module}.py").write_text(
-                apply_variant(text, override.read_text(encoding="utf-8")) if override.exists() else text)
-        built[str(target)] = (None, None)
+        overrides = Path(corpus) / "variants" / name
+        modules = {m: apply_variant(text, (overrides / f"{m}.py").read_text(encoding="utf-8"))
+                   if (overrides / f"{m}.py").exists() else text for m, text in solution.items()}
+        built[str(write(f"variant-{name}", modules))] = (None, None)
+    for name, source in styles.items():
+        built[str(write(name, modules_of(source)))] = (None, None)
     return built
 
 
@@ -175,6 +214,7 @@ def analyse(corpus: Path = CORPUS_DIR, jobs: int = 2) -> tuple[list[Verdict], li
     from autograder import batch
 
     mutants = {m.id: m for m in load_mutants(corpus)}
+    rubric = load_rubric()
     with tempfile.TemporaryDirectory(prefix="dlexam-corpus-") as folder:
         built = build(Path(folder), corpus)
         results = batch.grade_class([Path(p) for p in built], "M2", jobs,
@@ -191,7 +231,8 @@ def analyse(corpus: Path = CORPUS_DIR, jobs: int = 2) -> tuple[list[Verdict], li
         mutant = mutants[v.id[len("mutant-"):]]
         if not v.caught:
             failures.append(f"{v.id}: not caught on Q{v.question} ({mutant.description})")
-        undeclared = sorted(set(v.lost) - {v.question} - set(mutant.also))
+        composed = {q.id for q in rubric.questions if v.question in q.uses}
+        undeclared = sorted(set(v.lost) - {v.question} - set(mutant.also) - composed)
         if undeclared:
             failures.append(f"{v.id}: loses points on undeclared questions {undeclared}")
         if v.wrong_hints:
@@ -200,7 +241,7 @@ def analyse(corpus: Path = CORPUS_DIR, jobs: int = 2) -> tuple[list[Verdict], li
 
 
 def mutation_scores(found: list[Verdict]) -> dict[str, tuple[int, int, int]]:
-    """question -> (mutants, caught, named by a hint)."""
+    """question -> (mutants, caught, named by a message or hint)."""
     table: dict[str, list[int]] = {}
     for v in found:
         if v.question is not None:
@@ -219,7 +260,11 @@ def summary_lines(found: list[Verdict]) -> list[str]:
     lines = ["mutation score per question (caught / mutants, named by a message or hint):"]
     lines += [f"  Q{q}: {caught}/{total} caught, {named}/{total} named"
               for q, (total, caught, named) in mutation_scores(found).items()]
+    elsewhere = [v for v in mutants if set(v.lost) - {v.question}]
+    wrong = [v for v in mutants if v.wrong_hints]
     lines.append(f"mutants: {sum(v.caught for v in mutants)}/{len(mutants)} caught, "
-                 f"{sum(v.named for v in mutants)}/{len(mutants)} named; correct variants: "
+                 f"{sum(v.named for v in mutants)}/{len(mutants)} named, "
+                 f"{len(elsewhere)} losing points on another question, {len(wrong)} with a hint "
+                 f"naming another mistake; correct implementations: "
                  f"{sum(not v.lost for v in variants)}/{len(variants)} at full marks")
     return lines

@@ -25,6 +25,11 @@ class Question:
     points: float
     title: str
     functions: tuple[str, ...]   # "module.function" or "module.Class.method"
+    # Questions whose functions this one's tests cannot avoid running (the exam question is
+    # the composition, e.g. back-propagation through the student's own ops): a bug there may
+    # cost here too. Every other cross-question use goes through a stand-in.
+    uses: tuple[str, ...] = ()
+    uses_why: str = ""
 
     @property
     def modules(self) -> tuple[str, ...]:
@@ -99,6 +104,9 @@ def _validated(rubric: Rubric) -> Rubric:
             raise ValueError(f"rubric.toml: question {q.id} names unknown part {q.part}")
         if q.points <= 0:
             raise ValueError(f"rubric.toml: question {q.id} has no points")
+        if not set(q.uses) <= set(ids) or (q.uses and not q.uses_why):
+            raise ValueError(f"rubric.toml: question {q.id} uses unknown questions, or does not "
+                             f"say why (uses_why)")
     for t in rubric.tracks.values():
         if not set(t.parts) <= part_ids:
             raise ValueError(f"rubric.toml: track {t.name} names an unknown part")
@@ -112,7 +120,8 @@ def parse(text: str) -> Rubric:
     return _validated(Rubric(
         parts=tuple(Part(p["id"], p["title"], p["numpy_only"]) for p in data["parts"]),
         questions=tuple(
-            Question(q["id"], q["part"], float(q["points"]), q["title"], tuple(q["functions"]))
+            Question(q["id"], q["part"], float(q["points"]), q["title"], tuple(q["functions"]),
+                     tuple(q.get("uses", ())), q.get("uses_why", ""))
             for q in data["questions"]
         ),
         tracks={name: Track(name, t["label"], tuple(t["parts"]))
