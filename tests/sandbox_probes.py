@@ -58,8 +58,8 @@ def look(paths):
 
 
 def look_around(parent, folder: Path) -> dict:
-    """What a child of `parent` grading `folder` (holding PROBES_SOURCE as mlp.py) finds."""
-    folder.chmod(0o755)   # as intake leaves a submission's folder
+    """What a child of `parent` grading `folder` (holding PROBES_SOURCE as mlp.py, readable by
+    all, as intake leaves a submission's folder) finds."""
     kit = Path(autograder.__file__).resolve().parent
     torch_spec = importlib.util.find_spec("torch")
     paths = {"kit_visible": str(kit / "rubric.toml"),

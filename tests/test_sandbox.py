@@ -152,6 +152,7 @@ def seen(warm_parent, tmp_path_factory):
     """What a child finds when it looks around (tests/sandbox_probes.py), in this mode."""
     folder = tmp_path_factory.mktemp("looker")
     (folder / "mlp.py").write_text(PROBES_SOURCE)
+    folder.chmod(0o755)
     return look_around(warm_parent, folder)
 
 
