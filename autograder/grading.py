@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import secrets
 import signal
 import tempfile
 import threading
@@ -26,8 +27,13 @@ from autograder.scoring import SubmissionScore, score_submission
 
 __all__ = ["Grader", "SuiteError", "grade"]
 
-UNSAFE = ("graded WITHOUT a sandbox (--unsafe-no-sandbox): student code ran with the grader's "
-          "rights and could have read or changed anything the grader can")
+UNSAFE = {
+    "own uid": "graded without namespaces (--unsafe-no-sandbox, or a container that refuses them): "
+               "student code ran under a uid of its own with resource limits, but could read "
+               "whatever any user of this machine can read, and reach the network",
+    "none": "graded WITHOUT a sandbox (--unsafe-no-sandbox): student code ran with the grader's "
+            "rights and could have read or changed anything the grader can",
+}
 
 
 class Grader:
@@ -39,19 +45,18 @@ class Grader:
     """
 
     def __init__(self, track: str = "M2", limits: Limits = Limits(), suites: Path = SUITES_DIR,
-                 isolate: bool = True, shuffle_seed: int | None = None):
+                 isolate: bool = True):
         # The sandbox first: its warm parents import numpy and torch in their own processes
         # while this one imports torch and collects the suites.
         self.sandbox = Sandbox(limits, isolate, hide=(str(Path(suites).resolve()),))
         import torch
 
         torch.set_num_threads(1)   # small tensors: threads only add spin-waits and variance
-        self.shuffle_seed = shuffle_seed   # the kit's determinism tests; see GradingPlugin
         self.track = track
         self.suites = Path(suites)
         self.rubric = rubric_module.load()
         missing = [name for name, on in protections(isolate).items() if not on]
-        self.warnings = ([UNSAFE] if not isolate else []) + (
+        self.warnings = [UNSAFE[self.sandbox.mode]] if not isolate else (
             [f"sandbox protections not available here: {', '.join(missing)}"] if missing else [])
 
     def grade(self, paths: list[Path],
@@ -64,8 +69,12 @@ class Grader:
         modules = sorted({m for q in rubric.questions_in(track) for m in q.modules},
                          key=rubric.modules.index)
         with _terminated_as_exit(), tempfile.TemporaryDirectory(prefix="dlexam-scratch-") as scratch:
-            subs = [intake.take(Path(p), Path(scratch) / f"sub{i}", modules)
-                    for i, p in enumerate(paths)]
+            # Children without namespaces (--unsafe-no-sandbox) reach their own folder through
+            # the scratch folder, which others may enter but not list: the folders have names
+            # no child can guess, so none finds another submission's.
+            os.chmod(scratch, 0o711)
+            subs = [intake.take(Path(p), Path(scratch) / secrets.token_hex(16), modules)
+                    for p in paths]
             scores: list[SubmissionScore | None] = [None] * len(subs)
 
             def finish(index: int) -> None:
@@ -74,12 +83,12 @@ class Grader:
                            for q, n in handle.printed.items() if n > self.sandbox.limits.output_bytes}
                 scores[index] = score_submission(
                     rubric, track, subs[index].id, plugin.results[index], plugin.graded_questions,
-                    subs[index].imports_torch, subs[index].problems, self.warnings, printed)
+                    subs[index].imports_torch, subs[index].problems, self.warnings, printed,
+                    sandbox=self.sandbox.mode)
                 if on_graded:
                     on_graded(index, scores[index])
 
-            plugin = GradingPlugin(rubric, track, subs, self.sandbox, on_done=finish,
-                                   shuffle_seed=self.shuffle_seed)
+            plugin = GradingPlugin(rubric, track, subs, self.sandbox, on_done=finish)
             # Plugins a grading run does not need cost per test (capture, logging, warnings,
             # assertion rewriting) or per run (the unraisable-exception plugin's repeated
             # gc.collect over torch's heap); student output never reaches this process anyway.

@@ -20,7 +20,6 @@ student's own functions, and passes if that run passes.
 """
 from __future__ import annotations
 
-import random
 import time
 from collections import Counter
 from pathlib import Path
@@ -189,11 +188,7 @@ class GradingPlugin:
     """Runs the hidden suites over `submissions`; results land in `self.results`."""
 
     def __init__(self, rubric: Rubric, track: str, submissions: list[Submission],
-                 sandbox: Sandbox, on_done: Callable[[int], None] | None = None,
-                 shuffle_seed: int | None = None):
-        """`shuffle_seed`: run each submission's tests in an order shuffled with this seed
-        (the kit's determinism tests: a score must not depend on test order); see _shuffled."""
-        self.shuffle_seed = shuffle_seed
+                 sandbox: Sandbox, on_done: Callable[[int], None] | None = None):
         self.rubric = rubric
         self.track = track
         self.submissions = submissions
@@ -251,12 +246,14 @@ class GradingPlugin:
             weight = float(item.get_closest_marker("question").kwargs.get("weight", 1))
             n = cases[(_submission_index(item), item.function.__qualname__, item.module.__name__)]
             self._weights[item.nodeid] = weight / n
-        if self.shuffle_seed is not None:
-            kept[:] = _shuffled(kept, random.Random(self.shuffle_seed))
         kept.sort(key=_submission_index)   # stable: suite order within a submission
-        for item in kept:
-            self._last_item[_submission_index(item)] = item.nodeid
         items[:] = kept
+
+    def pytest_collection_finish(self, session):
+        """The last test of each submission, in the final order (other plugins may reorder
+        the tests of a submission, keeping each question's tests together)."""
+        for item in session.items:
+            self._last_item[_submission_index(item)] = item.nodeid
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -347,19 +344,6 @@ def _names(functions: list[str]) -> str:
 
 def _owners(rubric: Rubric, functions: list[str]) -> str:
     return ", ".join(dict.fromkeys(f"Q{rubric.question_of(f).id}" for f in functions))
-
-
-def _shuffled(items: list, rng: random.Random) -> list:
-    """Questions in a random order, each question's tests in a random order; the tests of a
-    question stay together, so that one child still serves a whole question."""
-    blocks: dict = {}
-    for item in items:
-        blocks.setdefault((_submission_index(item), _question(item)), []).append(item)
-    order = list(blocks.values())
-    rng.shuffle(order)
-    for block in order:
-        rng.shuffle(block)
-    return [item for block in order for item in block]
 
 
 def _question(item) -> str:

@@ -51,6 +51,7 @@ class SubmissionScore:
     status: str                  # "graded", or "not graded: <why>" when nothing could be graded
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    sandbox: str = "namespaces"  # or "own uid" / "none": graded with --unsafe-no-sandbox
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -59,16 +60,17 @@ class SubmissionScore:
     def from_json(cls, data: dict) -> "SubmissionScore":
         """Rebuild from to_json() output (extra keys such as a fingerprint are ignored)."""
         questions = [QuestionScore(**{**q, "tests": [TestResult(**t) for t in q["tests"]]})
-                     for q in data["questions"]]
+                     for q in data["questions"]]   # tests of older results lack note, error_type
         fields = {k: data[k] for k in ("submission", "track", "total", "max", "on20", "parts",
-                                       "status", "problems", "warnings")}
+                                       "status", "problems", "warnings") if k in data}
+        fields["sandbox"] = data.get("sandbox", "namespaces")
         return cls(questions=questions, **fields)
 
 
 def score_submission(rubric: Rubric, track: str, submission_id: str, results: list[TestResult],
                      graded: set[str], imports_torch: dict[str, str], problems: list[str],
-                     warnings: list[str], notes_of: dict[str, list[str]] | None = None
-                     ) -> SubmissionScore:
+                     warnings: list[str], notes_of: dict[str, list[str]] | None = None,
+                     sandbox: str = "namespaces") -> SubmissionScore:
     """Score one submission on `track` from its test results.
 
     `graded` holds the ids of questions that have at least one test in the suites;
@@ -109,4 +111,4 @@ def score_submission(rubric: Rubric, track: str, submission_id: str, results: li
                            "max": sum(q.max for q in mine)}
     status = "graded" if results or not problems else "not graded: " + problems[0]
     return SubmissionScore(submission_id, track, total, maximum, round(20 * total / maximum, 2),
-                           questions, parts, status, list(problems), warnings)
+                           questions, parts, status, list(problems), warnings, sandbox)

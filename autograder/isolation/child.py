@@ -209,7 +209,7 @@ def serve(sock: socket.socket) -> None:
         used: list[str] = []
         try:
             probe = PROBES[request["probe"]]
-            with installed(request.get("stand_ins", []), sys.path[0] + "/") as calls:
+            with installed(request.get("stand_ins", []), os.path.abspath(sys.path[0])) as calls:
                 used = calls.used
                 value = probe(*request["args"], **request["kwargs"])
             codec.send(sock, {"ok": value, "stand_ins": used})

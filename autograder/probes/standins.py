@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import os
 import sys
 from typing import Callable, Iterator
 
@@ -160,13 +161,13 @@ def _wrapper(name: str, stand_in: Callable, own: Callable, calls: Calls) -> Call
 
 @contextlib.contextmanager
 def installed(names: list[str], student_dir: str) -> Iterator[Calls]:
-    """Replace, in every student module already imported, each function named in `names`
+    """Replace, in every student module already imported (from the folder `student_dir`), each function named in `names`
     (wherever the student bound it: `mlp.linear`, or `linear` imported into training.py) by a
     wrapper that runs its stand-in; everything is put back on exit."""
     calls = Calls()
     modules = [m for m in list(sys.modules.values())
                if isinstance(getattr(m, "__file__", None), str)
-               and m.__file__.startswith(student_dir)]
+               and os.path.dirname(os.path.abspath(m.__file__)) == student_dir]
     owners = {m.__name__: m for m in modules}
     replaced = []
     for name in names:

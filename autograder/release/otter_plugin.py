@@ -57,6 +57,21 @@ def otter_cases(score: SubmissionScore) -> dict[str, list[dict]]:
     return cases
 
 
+def keep_from_children(autograder_dir: Path) -> None:
+    """Where the container refuses namespaces (Docker's default seccomp profile refuses them even
+    to root), the container is the sandbox, and a root grader's children still run under uids of
+    their own: make otter's folder (tests, results) and this kit (its hidden suites) readable by
+    root only, so that those children can read neither. One submission per container: nothing
+    else is there to protect."""
+    import os
+
+    import autograder
+
+    if os.geteuid() == 0:
+        for folder in (autograder_dir, Path(autograder.__file__).resolve().parent):
+            folder.chmod(0o700)
+
+
 def stage_submission(submission_dir: Path, staged: Path, keep: set[str]) -> None:
     """Move every entry of `submission_dir` but `keep` into the new folder `staged`."""
     staged.mkdir(parents=True)
@@ -73,11 +88,16 @@ class DlexamGrading(AbstractOtterPlugin):
 
     def before_grading(self, config) -> None:
         from autograder.grading import grade
+        from autograder.isolation.sandbox import why_not_isolated
 
         submission_dir = Path(self.submission_path).resolve().parent
         work = submission_dir.parent / WORK_DIR
         stage_submission(submission_dir, work / "submission", keep=OTTERS_OWN)
-        self.score = grade([work / "submission"], track=self.plugin_config.get("track", "M2"))[0]
+        isolate = why_not_isolated() is None
+        if not isolate:
+            keep_from_children(submission_dir.parent)
+        self.score = grade([work / "submission"], track=self.plugin_config.get("track", "M2"),
+                           isolate=isolate)[0]
         (work / CASES_FILE).write_text(json.dumps(otter_cases(self.score)), encoding="utf-8")
 
     def after_grading(self, results) -> None:

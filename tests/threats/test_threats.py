@@ -1,106 +1,73 @@
-"""The threat suite: hostile submissions, graded in one batch with the real hidden suites.
+"""The threat suite: hostile submissions, graded in one batch with the real hidden suites, as root
+and as an unprivileged user.
 
-One module-scoped fixture grades every submission of threat_table.THREATS, plus an untouched
-correct one (the baseline), with one Grader and one pytest session, as a class is graded. While
-it runs it records what a test can only see then: which sandbox processes are alive when a
-submission's result is written, how long each submission took. The tests then assert, per
-threat: the grader survived and graded it; every question the attack does not touch scores as
-in the baseline; the touched ones lose points; the JSON is valid and small; no process of the
-submission was left when its result was written. And for the whole batch: results files hold
-what the grader wrote, nothing was written outside the scratch folder, no tripwire fired (a
-file only student code run by the grader itself would write), the canary never appears.
-
-Protections that need root (unprivileged user, chroot, no network, cgroup) are asserted only
-as root; CI runs as root. Elsewhere those tests skip and say why.
+Per mode, one module-scoped fixture builds every submission of threat_table.THREATS, each followed
+by an untouched correct copy ("after-<threat>") graded right after it by the same grader, and
+runs the batch in tests/threats/batch_driver.py: in a process of its own as root, and through
+tests/unprivileged.py as nobody. The driver records what a test can only see during the run
+(sandbox processes alive when a result is written, seconds per submission); this process then
+looks at what is left: processes of the children's uids, SysV IPC objects, files outside the
+scratch folder, the hidden suites' bytes, the network listeners, the canary. The tests assert,
+per threat and mode: the grader survived and graded it; every question the attack does not
+touch scores as in the baseline; the touched ones lose points; the correct submission graded
+after it gets full marks; and for the whole batch: nothing outlives the run, results files hold
+what the grader wrote, nothing was written outside, no tripwire fired, the canary never appears.
 """
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
 import secrets
 import shutil
 import socket
+import subprocess
+import sys
 import time
 import unicodedata
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from threat_table import CANARY_PATTERN, CORRECT, THREATS, build
 
-from autograder.grading import Grader
 from autograder.isolation import cgroups
-from autograder.isolation.sandbox import Limits
+from autograder.isolation.sandbox import UID_BASE
 from autograder.plugin import SUITES_DIR
-from autograder.reports.json_report import safe_name, write_atomic
 from autograder.rubric import RUBRIC_PATH
+from autograder.scoring import SubmissionScore
+from tests.unprivileged import NOBODY, run_as_nobody, shared_folder, usable
 
 ROOT = os.geteuid() == 0
 REPO = Path(__file__).resolve().parents[2]
-THREAT_UID = 62831      # a uid of its own: "no process of this uid is left" is then exact
-LIMITS = Limits(call_seconds=4.0, cpu_seconds=60, data_bytes=1024 ** 3,
-                memory_bytes=3 * 2 ** 29, processes=32)
+DRIVER = Path(__file__).with_name("batch_driver.py")
 BY_NAME = {t.name: t for t in THREATS}
-NEEDS_ROOT = "needs root (CI runs as root): without it children run as the grader's own user"
+MODES = ["root", "unprivileged"] if ROOT else ["unprivileged"]
 
 
-def available(threat) -> bool:
-    return {"root": ROOT, "cgroup": cgroups.available(), "": True}[threat.needs]
+def available(threat, mode: str) -> bool:
+    """A cgroup exists only for a root grader: without it, nothing bounds shared mappings."""
+    return threat.needs != "cgroup" or (mode == "root" and cgroups.available())
 
 
-@dataclass
-class Batch:
-    scores: dict = field(default_factory=dict)          # name -> SubmissionScore
-    seconds: dict = field(default_factory=dict)         # name -> seconds to grade it
-    leftovers: dict = field(default_factory=dict)       # name -> sandbox pids alive at its result
-    written: dict = field(default_factory=dict)         # name -> results file text we wrote
-    read_back: dict = field(default_factory=dict)       # name -> that file, a second later
-    rendered: dict = field(default_factory=dict)        # name -> terminal table, or the error
-    outside_files: list = field(default_factory=list)
-    suites_changed: list = field(default_factory=list)
-    network_hits: list = field(default_factory=list)
-    outputs_left: list = field(default_factory=list)
-    uid_processes: list = field(default_factory=list)
-    total_seconds: float = 0.0
-    context: dict = field(default_factory=dict)
-    canary: str = ""
-
-
-def descendants(pid: int) -> list[int]:
-    """Living (not zombie) processes whose ancestry includes `pid`."""
-    parents, states = {}, {}
+def processes_of(uids: range) -> list[tuple[int, int]]:
+    found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
+                uid = os.stat(f"/proc/{entry}").st_uid
             except OSError:
                 continue
-            parents[int(entry)], states[int(entry)] = int(fields[1]), fields[0]
-    found = []
-    for candidate in parents:
-        p = candidate
-        while p > 1:
-            p = parents.get(p, 0)
-            if p == pid:
-                if states[candidate] not in (b"Z", b"X"):
-                    found.append(candidate)
-                break
+            if uid in uids:
+                found.append((int(entry), uid))
     return found
 
 
-def processes_of_uid(uid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    found.append(int(entry))
-            except OSError:
-                pass
+def sysv_objects() -> set[str]:
+    found = set()
+    for kind in ("shm", "sem", "msg"):
+        lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[1:]
+        found |= {f"{kind}:{line.split()[1]}" for line in lines}
     return found
 
 
@@ -109,18 +76,19 @@ def snapshot(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
 
 
-def render(score) -> str:
-    from rich.console import Console
-
-    from autograder.reports import table
-    out = io.StringIO()
-    table.render(score, Console(file=out, width=120, force_terminal=True))
-    return out.getvalue()
+def open_up(folder: Path) -> None:
+    """Readable by every user (the unprivileged grader reads the submissions and suites)."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-@pytest.fixture(scope="module")
-def batch(tmp_path_factory):
-    base = tmp_path_factory.mktemp("threats")
+@pytest.fixture(scope="module", params=MODES)
+def batch(request):
+    mode = request.param
+    if mode == "unprivileged" and ROOT and usable():
+        pytest.skip(usable())
+    base = shared_folder("dlexam-threats-")
     token = "threat" + secrets.token_hex(6)
     canary = "dlexam-canary-" + secrets.token_hex(16)
     assert re.fullmatch(CANARY_PATTERN, canary)
@@ -134,6 +102,8 @@ def batch(tmp_path_factory):
     outside_tmp = Path(f"/tmp/dlexam-{token}")
     for folder in (submissions, results, outside_tmp):
         folder.mkdir()
+    results.chmod(0o777)
+    outside_tmp.chmod(0o777)
     listener = socket.create_server(("127.0.0.1", 0))
     listener.setblocking(False)
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -145,67 +115,56 @@ def batch(tmp_path_factory):
                "canary_file": str(suites / "SECRET.txt"), "tripwire": str(outside_tmp / "tripwire"),
                "port": listener.getsockname()[1], "udp_port": udp.getsockname()[1]}
     shutil.copytree(CORRECT, submissions / "baseline")
-    names = ["baseline"] + [t.name for t in THREATS if available(t)]
-    paths = [submissions / "baseline"] + [build(t, submissions, context)
-                                         for t in THREATS if available(t)]
-    before = snapshot(suites)
-    out = Batch(context=context, canary=canary)
+    names, paths = ["baseline"], [submissions / "baseline"]
+    for threat in THREATS:
+        if available(threat, mode):
+            names += [threat.name, f"after-{threat.name}"]
+            paths += [build(threat, submissions, context),
+                      Path(shutil.copytree(CORRECT, submissions / f"after-{threat.name}"))]
+    open_up(submissions)
+    open_up(suites)
+    run, out_file = base / "run.json", base / "out.json"
+    run.write_text(json.dumps({"names": names, "paths": list(map(str, paths)),
+                               "suites": str(suites), "results": str(results)}))
+    before_suites, before_ipc = snapshot(suites), sysv_objects()
+    argv = [sys.executable, str(DRIVER), str(run), str(out_file)]
+    env = {"DLEXAM_THREAT_CANARY": canary, "PYTHONPATH": f"{REPO}:{DRIVER.parent}"}
     try:
-        last = start = time.monotonic()
-
-        def graded(index, score):
-            nonlocal last
-            name = names[index]
-            out.seconds[name], last = time.monotonic() - last, time.monotonic()
-            out.leftovers[name] = descendants(grader.parent.process.pid)
-            text = json.dumps(score.to_json(), indent=1)
-            write_atomic(results / f"{safe_name(score.submission)}.json", text)
-            out.written[name] = text
-            out.scores[name] = score
-
-        with pytest.MonkeyPatch.context() as env:
-            env.setenv("DLEXAM_THREAT_CANARY", canary)   # in the grader's environment
-            grader = Grader("M2", limits=LIMITS, suites=suites, sandbox_uid=THREAT_UID)
-            try:
-                grader.grade(paths, on_graded=graded)
-                out.total_seconds = time.monotonic() - start
-                out.outputs_left = list(Path(grader.parent._outputs.name).iterdir())
-            finally:
-                grader.close()
+        if mode == "root":
+            done = subprocess.run(argv, cwd=base, capture_output=True, text=True, timeout=1800,
+                                  env={**os.environ, **env})
+        else:
+            done = run_as_nobody(argv, cwd=base, env=env, timeout=1800)
+        assert done.returncode == 0, done.stderr[-3000:]
+        out = json.loads(out_file.read_text())
+        out.update(mode=mode, context=context, canary=canary)
+        out["scores"] = {n: SubmissionScore.from_json(s) for n, s in out["scores"].items()}
         time.sleep(1.0)   # a delayed rewriter, had it survived, would have struck by now
-        out.uid_processes = processes_of_uid(THREAT_UID) if ROOT else []
-        for name in out.written:
-            out.read_back[name] = (results / f"{name}.json").read_text()
-        for name, score in out.scores.items():
-            try:
-                out.rendered[name] = render(score)
-            except Exception as error:   # noqa: BLE001  (the test reports it)
-                out.rendered[name] = error
+        uids = range(UID_BASE, UID_BASE + 2 ** 22) if mode == "root" else range(NOBODY, NOBODY + 1)
+        out["uid_processes"] = processes_of(uids)
+        out["ipc_left"] = sorted(sysv_objects() - before_ipc)
+        out["read_back"] = {n: (results / f"{n}.json").read_text() for n in out["written"]}
         after = snapshot(suites)
-        out.suites_changed = sorted(k for k in before.keys() | after.keys()
-                                    if before.get(k) != after.get(k))
-        for folder in map(Path, context["outside"]):
-            out.outside_files += [str(p) for p in folder.iterdir() if token in p.name]
-        out.outside_files += [str(p) for p in outside_tmp.iterdir()]
-        try:
-            out.network_hits.append(listener.accept())
-        except BlockingIOError:
-            pass
-        try:
-            out.network_hits.append(udp.recv(100))
-        except BlockingIOError:
-            pass
-        print(f"\nthreat batch: {len(paths)} submissions in {out.total_seconds:.1f} s; slowest: "
-              + ", ".join(f"{n} {s:.1f} s" for n, s in sorted(out.seconds.items(),
-                                                                key=lambda i: -i[1])[:5]))
+        out["suites_changed"] = sorted(k for k in before_suites.keys() | after.keys()
+                                       if before_suites.get(k) != after.get(k))
+        out["outside_files"] = [str(p) for folder in map(Path, context["outside"])
+                                for p in folder.iterdir() if token in p.name]
+        out["outside_files"] += [str(p) for p in outside_tmp.iterdir()]
+        out["network_hits"] = []
+        for receive in (listener.accept, lambda: udp.recv(100)):
+            try:
+                out["network_hits"].append(repr(receive()))
+            except BlockingIOError:
+                pass
+        print(f"\nthreat batch ({mode}): {len(paths)} submissions in {out['total_seconds']:.1f} s;"
+              " slowest: " + ", ".join(f"{n} {s:.1f} s" for n, s in sorted(
+                  out["seconds"].items(), key=lambda i: -i[1])[:5]))
         yield out
     finally:
         listener.close()
         udp.close()
         shutil.rmtree(outside_tmp, ignore_errors=True)
-        for folder in (REPO, Path("/tmp")):   # what an unconfined attack (not root) left
-            for p in folder.glob(f"{token}*"):
-                p.unlink()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def points_by_question(score) -> dict[str, float]:
@@ -219,19 +178,18 @@ def failures(score, qids) -> str:
 
 
 def test_the_baseline_scores_full_marks(batch):
-    score = batch.scores["baseline"]
+    score = batch["scores"]["baseline"]
     assert score.total == score.max == 35, failures(score, {q.id for q in score.questions})
 
 
 @pytest.mark.parametrize("name", list(BY_NAME))
 def test_an_attack_costs_only_the_questions_it_touches(batch, name):
     threat = BY_NAME[name]
-    if not available(threat):
-        pytest.skip(NEEDS_ROOT if threat.needs == "root" else
-                    "needs a memory and pids cgroup (root, cgroup v1 or delegated v2)")
-    score = batch.scores[name]
+    if not available(threat, batch["mode"]):
+        pytest.skip("needs the memory and pids cgroup of a root grader")
+    score = batch["scores"][name]
     assert score.status == "graded"
-    baseline, got = points_by_question(batch.scores["baseline"]), points_by_question(score)
+    baseline, got = points_by_question(batch["scores"]["baseline"]), points_by_question(score)
     touched = threat.touched()
     lost = {q: got[q] for q in got if q not in touched and got[q] != baseline[q]}
     assert not lost, f"untouched questions lost points: {lost}\n{failures(score, lost)}"
@@ -239,60 +197,61 @@ def test_an_attack_costs_only_the_questions_it_touches(batch, name):
     assert not kept, f"the attack kept (or won back) the points of {kept}"
     if threat.problem:
         assert any(threat.problem in p for p in score.problems), score.problems
-    text = batch.written[name]
+    text = batch["written"][name]
     assert len(text.encode()) < 1_000_000 and json.loads(text)["submission"] == score.submission
     shown = [t.message for q in score.questions for t in q.tests] + score.problems
     assert not [m for m in shown if any(unicodedata.category(c) in ("Cc", "Cs")
                                         and c not in "\n\t" for c in m)]
-    assert batch.leftovers[name] == [], "sandbox processes alive when the result was written"
-    assert batch.seconds[name] < 60
-    assert isinstance(batch.rendered[name], str), batch.rendered[name]
+    assert batch["leftovers"][name] == [], "sandbox processes alive when the result was written"
+    assert batch["render_errors"][name] is None
+
+
+@pytest.mark.parametrize("name", list(BY_NAME))
+def test_the_correct_submission_graded_after_an_attack_keeps_full_marks(batch, name):
+    if not available(BY_NAME[name], batch["mode"]):
+        pytest.skip("needs the memory and pids cgroup of a root grader")
+    score = batch["scores"][f"after-{name}"]
+    assert score.total == 35, failures(score, {q.id for q in score.questions})
 
 
 def test_every_submission_is_graded_and_the_grader_survives(batch):
-    assert set(batch.scores) == {"baseline"} | {t.name for t in THREATS if available(t)}
-    assert batch.total_seconds < 900
+    expected = {"baseline"} | {n for t in THREATS if available(t, batch["mode"])
+                               for n in (t.name, f"after-{t.name}")}
+    assert set(batch["scores"]) == expected
 
 
 def test_results_files_hold_what_the_grader_wrote(batch):
-    changed = [n for n in batch.written if batch.read_back[n] != batch.written[n]]
+    changed = [n for n in batch["written"] if batch["read_back"][n] != batch["written"][n]]
     assert not changed, "a results file was rewritten after the grader wrote it"
 
 
-def test_no_process_of_a_submission_outlives_its_grading(batch):
-    assert {n: p for n, p in batch.leftovers.items() if p} == {}
-    if ROOT:
-        assert batch.uid_processes == []
-
-
-def test_the_output_of_ended_children_is_not_kept(batch):
-    assert batch.outputs_left == []
+def test_nothing_a_submission_starts_or_creates_outlives_the_run(batch):
+    assert {n: p for n, p in batch["leftovers"].items() if p} == {}
+    assert batch["uid_processes"] == []
+    assert batch["ipc_left"] == []
 
 
 def test_no_tripwire_fires_and_archives_extract_nothing(batch):
     """Tripwires are written only if the grader itself ran student code (a conftest.py, a
     shadowing module, an unpickled payload); archives must never place a file anywhere."""
-    tmp = Path(batch.context["outside"][1])
+    tmp = Path(batch["context"]["outside"][1])
     assert not list(tmp.glob("tripwire*"))
     assert not (tmp / "mlp.py").exists() and not (tmp / "zip-slip.py").exists()
 
 
-@pytest.mark.skipif(not ROOT, reason=NEEDS_ROOT + ", and may write wherever that user can")
 def test_nothing_is_written_outside_the_scratch_folder(batch):
-    assert batch.outside_files == []
-    assert batch.suites_changed == []
+    assert batch["outside_files"] == []
+    assert batch["suites_changed"] == []
 
 
-@pytest.mark.skipif(not ROOT, reason=NEEDS_ROOT + ", and may read whatever that user can")
 def test_the_canary_never_appears(batch):
-    for name, text in batch.written.items():
-        assert batch.canary not in text, name
-        assert batch.canary not in batch.read_back[name], name
-    messages = [t.message for q in batch.scores["read_secrets"].questions for t in q.tests
+    for name, text in batch["written"].items():
+        assert batch["canary"] not in text, name
+        assert batch["canary"] not in batch["read_back"][name], name
+    messages = [t.message for q in batch["scores"]["read_secrets"].questions for t in q.tests
                 if "leaked:" in t.message]
     assert messages and all("leaked: [] []" in m for m in messages), messages[:2]
 
 
-@pytest.mark.skipif(not ROOT, reason=NEEDS_ROOT + ", in the grader's network namespace")
 def test_children_have_no_network(batch):
-    assert batch.network_hits == []
+    assert batch["network_hits"] == []

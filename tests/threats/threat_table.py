@@ -11,8 +11,9 @@ knows the grader's layout. They are never given the canary itself, only the shap
 ("dlexam-canary-" and hex digits), so the canary reaches a report only if the attack read it.
 
 Questions an attack touches, and may therefore cost: at import, every question of the module;
-at call, the questions of the function and of the module's functions that call it in the
-correct submission (read from its source). Every other question must keep full marks; the
+at call, the question of the function and those of the module's functions that call it in the
+correct submission (read from its source), except callers of another question when the kit has
+a stand-in for the function (probes/standins.py: those tests never run the student's own). Every other question must keep full marks; the
 touched ones must lose points, so that a forgery that "restores" them would show (an attack
 that must cost nothing, like state left for another question, declares `touches` empty).
 """
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from autograder import rubric as rubric_module
+from autograder.probes.standins import STAND_INS
 
 CORRECT = Path(__file__).resolve().parents[2] / "examples" / "submissions" / "correct"
 CANARY_PATTERN = r"dlexam-canary-[0-9a-f]+"
@@ -52,9 +54,11 @@ class Threat:
         if self.at_import:
             found |= {q.id for q in rubric.questions if self.module in q.modules}
         for function in self.at_call:
+            own = rubric.question_of(f"{self.module}.{function}")
             for name in {function} | callers(self.module, function):
                 question = rubric.question_of(f"{self.module}.{name}")
-                if question:
+                stood_in = f"{self.module}.{function}" in STAND_INS and question != own
+                if question and not stood_in:
                     found.add(question.id)
         return found
 
@@ -469,6 +473,61 @@ for g in args[0].values():
 return result
 '''
 
+SYSV_PERSISTENCE = '''
+import ctypes
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.shmat.restype = ctypes.c_void_p
+for _ in range(16):                    # segments outlive a process unless its IPC namespace dies
+    _id = _libc.shmget(0, ctypes.c_size_t(2 ** 26), 0o1000 | 0o666)
+    if _id >= 0:
+        _address = _libc.shmat(_id, None, 0)
+        if _address not in (None, ctypes.c_void_p(-1).value):
+            ctypes.memset(_address, 1, 2 ** 26)
+for _ in range(8):
+    _libc.semget(0, 8, 0o1000 | 0o666)
+    _libc.msgget(0, 0o1000 | 0o666)
+'''
+
+TMP_FILLER = '''
+for folder in ("/tmp", "/dev/shm", _os.environ.get("TMPDIR", "/tmp")):
+    try:
+        with open(_os.path.join(folder, _THREAT["token"] + "-filler"), "wb") as f:
+            for _ in range(4096):
+                f.write(bytes(2 ** 20))
+    except OSError:
+        pass
+''' + WRONG
+
+NEIGHBOUR_SCRATCH = '''
+import glob
+for pattern in ("/tmp/dlexam-scratch-*/sub*", "/var/tmp/dlexam-*/submissions/*", "../*",
+                "/proc/*/root/submission", "/proc/*/cwd"):
+    for folder in glob.glob(pattern):
+        for module in ("softmax.py", "mlp.py"):
+            try:
+                with open(_os.path.join(folder, module), "w") as f:
+                    f.write("def softmax(z, axis=-1):\\n    return z * 0\\n")
+            except OSError:
+                pass
+''' + WRONG
+
+PTRACE_AND_PROC = '''
+import ctypes, signal
+_libc = ctypes.CDLL(None, use_errno=True)
+for pid in [int(p) for p in _os.listdir("/proc") if p.isdigit()] + [_os.getppid(), 1]:
+    if pid != _os.getpid():
+        _libc.ptrace(16, pid, None, None)          # PTRACE_ATTACH
+        try:
+            with open(f"/proc/{pid}/mem", "r+b") as f:
+                f.write(b"\\0")
+        except OSError:
+            pass
+        try:
+            _os.kill(pid, signal.SIGSTOP)
+        except OSError:
+            pass
+''' + WRONG
+
 HUGE_RETURN = "import numpy as np\nreturn np.zeros(36 * 2 ** 20, np.uint8)   # 48 MB in base64\n"
 DEEP_NESTING = "x = []\nfor _ in range(100000):\n    x = [x]\nreturn x\n"
 BIG_INT = "return 10 ** 5000\n"
@@ -506,10 +565,14 @@ THREATS = [
            needs="cgroup"),
     Threat("fork_bomb", "cnn", at_call={"conv_output_shape": FORK_BOMB}),
     Threat("output_flood", "training", at_call={"glorot_uniform": OUTPUT_FLOOD}),
-    Threat("file_size_bomb", "training", at_call={"dead_units": FILE_SIZE_BOMB}, needs="root"),
+    Threat("file_size_bomb", "training", at_call={"dead_units": FILE_SIZE_BOMB}),
     Threat("network", "mlp", at_call={"log_softmax": NETWORK}),
     Threat("read_secrets", "vae", at_call={"reparameterize": READ_SECRETS}),
-    Threat("kill_parent", "gan", at_call={"generator_loss_saturating": KILL_PARENT}, needs="root"),
+    Threat("kill_parent", "gan", at_call={"generator_loss_saturating": KILL_PARENT}),
+    Threat("sysv_persistence", "training", at_import=SYSV_PERSISTENCE),
+    Threat("tmp_and_shm_filler", "cnn", at_call={"flatten": TMP_FILLER}),
+    Threat("neighbour_scratch", "softmax", at_call={"softmax": NEIGHBOUR_SCRATCH}),
+    Threat("ptrace_and_proc", "mlp", at_call={"nll_loss": PTRACE_AND_PROC}),
     Threat("socket_garbage", "training", at_call={"hinge_loss": SOCKET_GARBAGE}),
     Threat("socket_trickle", "training", at_call={"perceptron_loss": SOCKET_TRICKLE}),
     Threat("lying_exception", "mlp", at_call={"tanh": LYING_EXCEPTION}),
