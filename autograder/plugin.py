@@ -14,7 +14,7 @@ with a weight that is not a positive number, or without the `submission` fixture
 collection error. A test's weight is shared among its parametrized cases.
 
 While a test of question Q runs, every student function of ANOTHER question that has a trusted
-stand-in (probes/standins.py) is replaced by it in the child: a bug is charged to the question
+stand-in (autograder/standins.py) is replaced by it in the child: a bug is charged to the question
 that owns it. A test that fails after going through a stand-in runs once more with the
 student's own functions, and passes if that run passes.
 """
@@ -30,7 +30,7 @@ import pytest
 from autograder.checks import Mismatch, SuiteError, describe_call
 from autograder.intake import Submission
 from autograder.isolation.sandbox import Child, Limits, Sandbox, SandboxError, StudentCodeError
-from autograder.probes.standins import STAND_INS
+from autograder import standins
 from autograder.rubric import Rubric
 from autograder.scoring import TestResult
 from autograder.text import printable
@@ -50,12 +50,12 @@ class SubmissionHandle:
     imports it alone first, and after one such failure the module's later tests fail at once.
     """
 
-    def __init__(self, sub: Submission, sandbox: Sandbox, stand_ins: dict[str, tuple[str, ...]],
+    def __init__(self, sub: Submission, sandbox: Sandbox, stand_ins: dict[str, dict[str, str]],
                  torch_modules: set[str]):
         self.sub = sub
         self.sandbox = sandbox
         self.limits: Limits = sandbox.limits
-        self.stand_ins_of = stand_ins        # question -> names of the stand-ins its tests get
+        self.stand_ins_of = stand_ins        # question -> the sources of its stand-ins
         self.torch_modules = torch_modules   # modules whose children have torch (Part 5)
         self.printed: Counter = Counter()    # question -> bytes its children printed
         self.question: str | None = None
@@ -78,7 +78,8 @@ class SubmissionHandle:
         if self._child is None or not self._child.alive or self._child_question != self.question:
             self.close()
             self._child = self.sandbox.spawn(self.sub.workdir, label=self.sub.id,
-                                             torch=module in self.torch_modules)
+                                             torch=module in self.torch_modules,
+                                             stand_ins=self.stand_ins_of.get(self.question, {}))
             self._child_question = self.question
             self._imported = set()
         return self._child
@@ -122,10 +123,9 @@ class SubmissionHandle:
         started = time.monotonic()
         try:
             child = self._child_with(module)
-            stand_ins = self.stand_ins_of.get(self.question, ()) if self.use_stand_ins else ()
             try:
-                return child.call(name, *args, timeout=self._time_left(), stand_ins=stand_ins,
-                                  **kwargs)
+                return child.call(name, *args, timeout=self._time_left(),
+                                  stand_ins=self.use_stand_ins, **kwargs)
             finally:
                 self.used_stand_ins.update(child.used_stand_ins)
         except StudentCodeError as error:
@@ -192,7 +192,9 @@ class GradingPlugin:
         self.rubric = rubric
         self.track = track
         self.submissions = submissions
-        stand_ins = {q.id: tuple(n for n in STAND_INS if n not in q.functions)
+        # A question's child gets the stand-ins of the other questions' functions only: never
+        # a correct version of its own question's functions.
+        stand_ins = {q.id: standins.sources(n for n in standins.STAND_INS if n not in q.functions)
                      for q in rubric.questions}
         torch_modules = {m for m in rubric.modules if not rubric.module_part(m).numpy_only
                          or rubric.torch_in_numpy_part == "warn"}

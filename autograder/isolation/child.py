@@ -39,6 +39,7 @@ import sys
 import traceback
 
 from autograder.isolation import codec, filesystem, namespaces
+from autograder.probes import substitution
 
 HEADER = struct.Struct(">QQ")     # the output file: bytes kept, bytes printed; then the bytes
 IPC_LIMITS = {"shmmax": 64 << 20, "shmall": (64 << 20) // 4096, "shmmni": 16,
@@ -70,8 +71,9 @@ def run(spec: dict, sock: socket.socket, output_fd: int, view: filesystem.View) 
         except BaseException as error:
             _report_sandbox_error(sock, error)
         try:   # whatever student code did to this interpreter: never back into the warm parent
+            stand_ins = substitution.compiled(spec["stand_ins"])
             codec.send(sock, {"ready": True})
-            serve(sock)
+            serve(sock, stand_ins)
         finally:
             os._exit(0)
     sock.close()
@@ -195,11 +197,11 @@ def _processes_of(uid: int) -> int:
     return count
 
 
-def serve(sock: socket.socket) -> None:
-    """Answer {"probe", "args", "kwargs", "stand_ins"} requests with {"ok": value} or
-    {"error": {...}}, plus "stand_ins": the stand-ins the call used (see probes/standins.py)."""
+def serve(sock: socket.socket, stand_ins: dict) -> None:
+    """Answer {"probe", "args", "kwargs", "stand_ins": bool} requests with {"ok": value} or
+    {"error": {...}}, plus "stand_ins": those of `stand_ins` the call used (see
+    autograder/standins.py), when the request asked for them."""
     from autograder.probes.base import PROBES
-    from autograder.probes.standins import installed
 
     while True:
         try:
@@ -209,7 +211,8 @@ def serve(sock: socket.socket) -> None:
         used: list[str] = []
         try:
             probe = PROBES[request["probe"]]
-            with installed(request.get("stand_ins", []), os.path.abspath(sys.path[0])) as calls:
+            offered = stand_ins if request.get("stand_ins") is True else {}
+            with substitution.installed(offered, os.path.abspath(sys.path[0])) as calls:
                 used = calls.used
                 value = probe(*request["args"], **request["kwargs"])
             codec.send(sock, {"ok": value, "stand_ins": used})

@@ -30,8 +30,8 @@ PRELOADED_STDLIB = (
     "heapq", "inspect", "itertools", "math", "numbers", "operator", "random", "re", "statistics",
     "string", "time", "types", "typing", "warnings",
 )
-PROBES = {"numpy": ("base", "training", "autodiff", "standins"),
-          "torch": ("base", "training", "autodiff", "standins", "generative")}
+PROBES = {"numpy": ("base", "training", "autodiff", "substitution"),
+          "torch": ("base", "training", "autodiff", "substitution", "generative")}
 TORCH_STUB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_stub")
 
 

@@ -13,9 +13,9 @@ knows the grader's layout. They are never given the canary itself, only the shap
 Questions an attack touches, and may therefore cost: at import, every question of the module;
 at call, the question of the function and those of the module's functions that call it in the
 correct submission (read from its source), except callers of another question when the kit has
-a stand-in for the function (probes/standins.py: those tests never run the student's own). Every other question must keep full marks; the
-touched ones must lose points, so that a forgery that "restores" them would show (an attack
-that must cost nothing, like state left for another question, declares `touches` empty).
+a stand-in for the function (autograder/standins.py: those tests never run the student's own).
+Every other question must keep full marks; the touched ones must lose points, so that a forgery
+that "restores" them would show (an attack that must cost nothing, like state left for another question, declares `touches` empty).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from autograder import rubric as rubric_module
-from autograder.probes.standins import STAND_INS
+from autograder.standins import STAND_INS
 
 CORRECT = Path(__file__).resolve().parents[2] / "examples" / "submissions" / "correct"
 CANARY_PATTERN = r"dlexam-canary-[0-9a-f]+"

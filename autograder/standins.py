@@ -4,26 +4,20 @@ One mistake must cost one question. When a hidden test of question Q runs a stud
 that calls a student function of ANOTHER question (mlp_backward -> linear, elbo -> gaussian_kl,
 vae_forward -> reparameterize, cnn_forward -> conv2d, Var.backward -> topological_order, ...),
 the child replaces that callee by its stand-in for the duration of the call, so that a bug in
-the callee is charged to the callee's own question only. The plugin decides which stand-ins a
-test gets (every registered function of another question than the test's); `installed` puts
-them in place here, in the child.
+the callee is charged to the callee's own question only (probes/substitution.py does the
+replacing; the plugin decides which stand-ins a question's tests get).
 
-A stand-in is used only for a call the contract's signature accepts: a call with arguments of
-the student's own invention goes to the student's own function. The grader also grades a
-failing test again without stand-ins (see plugin.py), so a caller that relies on its own
-helpers' behaviour is never worse off than without this mechanism.
-
-Numpy stand-ins serve the numpy-only parts (their children cannot import torch); torch ones
-serve Part 5, whose children have torch.
+These are correct implementations of graded functions, so they never enter a child whole: a
+question's child receives the source of the stand-ins of OTHER questions only (`sources`), at
+spawn; this module is imported by the grader alone. Each function stands alone (it calls no
+other stand-in) and needs only `np` and `sliding_window_view`, or imports torch itself (Part 5,
+whose children have torch).
 """
 from __future__ import annotations
 
-import contextlib
-import functools
 import inspect
-import os
-import sys
-from typing import Callable, Iterator
+import textwrap
+from typing import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -44,11 +38,14 @@ def log_softmax(z):
 
 
 def mlp_forward(x, params):
-    return linear(tanh(linear(x, params["W1"], params["b1"])), params["W2"], params["b2"])
+    h = np.tanh(x @ params["W1"].T + params["b1"])
+    return h @ params["W2"].T + params["b2"]
 
 
 def nll_loss(logits, y):
-    return float(-np.mean(log_softmax(logits)[np.arange(len(y)), y]))
+    shifted = logits - np.max(logits, axis=-1, keepdims=True)
+    log_p = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+    return float(-np.mean(log_p[np.arange(len(y)), y]))
 
 
 # --- Part 2 (training.py): activations that Q2.4 and Q2.5 functions may call ----------------
@@ -59,7 +56,9 @@ def sigmoid(x):
 
 
 def sigmoid_grad(x):
-    s = sigmoid(x)
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(-np.abs(x))
+    s = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
     return s * (1.0 - s)
 
 
@@ -133,57 +132,6 @@ STAND_INS: dict[str, Callable] = {
 }
 
 
-class Calls:
-    """The stand-ins that were called during one probe call (reported to the grader)."""
-
-    def __init__(self):
-        self.used: list[str] = []
-
-    def note(self, name: str) -> None:
-        if name not in self.used:
-            self.used.append(name)
-
-
-def _wrapper(name: str, stand_in: Callable, own: Callable, calls: Calls) -> Callable:
-    signature = inspect.signature(stand_in)
-
-    @functools.wraps(own)
-    def call(*args, **kwargs):
-        try:
-            signature.bind(*args, **kwargs)
-        except TypeError:   # the student's own extension of the contract: their own function
-            return own(*args, **kwargs)
-        calls.note(name)
-        return stand_in(*args, **kwargs)
-
-    return call
-
-
-@contextlib.contextmanager
-def installed(names: list[str], student_dir: str) -> Iterator[Calls]:
-    """Replace, in every student module already imported (from the folder `student_dir`), each function named in `names`
-    (wherever the student bound it: `mlp.linear`, or `linear` imported into training.py) by a
-    wrapper that runs its stand-in; everything is put back on exit."""
-    calls = Calls()
-    modules = [m for m in list(sys.modules.values())
-               if isinstance(getattr(m, "__file__", None), str)
-               and os.path.dirname(os.path.abspath(m.__file__)) == student_dir]
-    owners = {m.__name__: m for m in modules}
-    replaced = []
-    for name in names:
-        module_name, function = name.split(".")
-        owner = owners.get(module_name)
-        own = getattr(owner, function, None) if owner is not None else None
-        if not callable(own):
-            continue
-        wrapper = _wrapper(name, STAND_INS[name], own, calls)
-        for module in modules:
-            for attribute, value in list(vars(module).items()):
-                if value is own:
-                    replaced.append((module, attribute, value))
-                    setattr(module, attribute, wrapper)
-    try:
-        yield calls
-    finally:
-        for module, attribute, value in reversed(replaced):
-            setattr(module, attribute, value)
+def sources(names) -> dict[str, str]:
+    """{"module.function": the stand-in's source} for `names`: what a child receives."""
+    return {name: textwrap.dedent(inspect.getsource(STAND_INS[name])) for name in names}
