@@ -109,7 +109,6 @@ def _submissions(folder: Path) -> dict[str, Path]:
     return {"correct": correct, "partial": EXAMPLES / "partial.zip", "skeleton": hostile}
 
 
-@pytest.mark.slow
 def test_otter_run_scores_every_question_like_dlexam_grade(autograder_zip, tmp_path):
     import numpy
     import torch
