@@ -15,6 +15,7 @@ whose children have torch).
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import textwrap
 from typing import Callable
@@ -134,4 +135,9 @@ STAND_INS: dict[str, Callable] = {
 
 def sources(names) -> dict[str, str]:
     """{"module.function": the stand-in's source} for `names`: what a child receives."""
-    return {name: textwrap.dedent(inspect.getsource(STAND_INS[name])) for name in names}
+    return {name: _source(name) for name in names}
+
+
+@functools.cache
+def _source(name: str) -> str:
+    return textwrap.dedent(inspect.getsource(STAND_INS[name]))
