@@ -153,7 +153,8 @@ class SubmissionHandle:
         except StudentCodeError as error:
             if error.kind not in ("raised", "timeout", "died", "unsupported", "budget"):
                 raise
-            raise StudentCodeError(error.kind, f"{where}: {error}", error.type) from None
+            raise StudentCodeError(error.kind, f"{where}: {error}{_input_written(error)}",
+                                   error.type) from None
         modified = reply["modified"] if type(reply) is dict else None
         if type(modified) is not list or not all(type(m) is str for m in modified):
             raise StudentCodeError("protocol", f"{where}: unreadable answer from the child")
@@ -329,6 +330,16 @@ class GradingPlugin:
             if self.on_done:
                 self.on_done(index)
         return report
+
+
+def _input_written(error: StudentCodeError) -> str:
+    """What an error that writing into a read-only input gives means (call passes arrays and
+    dicts read-only)."""
+    if (error.type == "ValueError" and "read-only" in str(error)) or (
+            error.type == "TypeError" and "it must not be changed" in str(error)):
+        return ("\n  your function wrote into one of its inputs: functions must not change their "
+                "inputs (work on a copy, or build a new array or dict)")
+    return ""
 
 
 def _is_suite_error(error: BaseException) -> bool:

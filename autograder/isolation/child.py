@@ -201,10 +201,14 @@ def serve(sock: socket.socket, stand_ins: dict) -> None:
     {"error": {...}}. With "stand_ins", the functions named in `stand_ins` are replaced during
     the call (probes/substitution.py): each call of one sends {"stand_in", "kind", "payload"} and
     reads the grader's {"answer": ...} or {"refused": why} before the call goes on."""
-    from autograder.probes.base import PROBES
+    from autograder.probes.base import PROBES, writable_dicts
 
     def ask(name: str, kind: str, payload):
-        codec.send(sock, {"stand_in": name, "kind": kind, "payload": payload})
+        try:
+            codec.send(sock, {"stand_in": name, "kind": kind, "payload": writable_dicts(payload)})
+        except codec.UnsupportedType as error:
+            raise substitution.StandInError(f"the kit's {name.split('.')[1]} cannot take these "
+                                            f"arguments ({error})") from None
         reply = codec.receive(sock)
         if "refused" in reply:
             raise substitution.StandInError(f"{name.split('.')[1]}: {reply['refused']}")
