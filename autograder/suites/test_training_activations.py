@@ -41,8 +41,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import (as_array, assert_close, assert_true, assert_within, case_rng,
-                               strict_result)
+from autograder.checks import (RTOL, as_array, assert_close, assert_true, assert_within,
+                               case_rng, strict_result)
 from autograder.mistakes import training as mistakes
 from autograder.references import reference
 
@@ -194,11 +194,11 @@ def glorot_weights(submission, seed: int, fan_in: int, fan_out: int):
 
 
 def check_glorot_bound(W: np.ndarray, fan_in: int, fan_out: int, check: str) -> None:
-    """max |w| in [a (1 - d), a (1 + 1e-6)], a = sqrt(6 / (fan_in + fan_out)), d = 1 - DELTA^(1/n)
+    """max |w| in [a (1 - d), a (1 + RTOL)], a = sqrt(6 / (fan_in + fan_out)), d = 1 - DELTA^(1/n)
     (see test_glorot_uniform_shape_and_bound)."""
     a = math.sqrt(6 / (fan_in + fan_out))
     slack = 1 - DELTA ** (1 / W.size)
-    assert_within(float(np.max(np.abs(W))), a * (1 - slack), a * (1 + 1e-6), check=check,
+    assert_within(float(np.max(np.abs(W))), a * (1 - slack), a * (1 + RTOL), check=check,
                   inputs={"fan_in": fan_in, "fan_out": fan_out},
                   what=f"max |w| (the bound is a = sqrt(6 / (fan_in + fan_out)) = {a:.5g})")
 
@@ -206,13 +206,13 @@ def check_glorot_bound(W: np.ndarray, fan_in: int, fan_out: int, check: str) -> 
 @pytest.mark.question("2.5", weight=1.5)
 @pytest.mark.parametrize("case", range(len(GLOROT_CASES)))
 def test_glorot_uniform_shape_and_bound(submission, case):
-    """Shape (fan_out, fan_in); every |w| <= a = sqrt(6 / (fan_in + fan_out)) (up to float32
-    rounding: 1e-6 relative); and max |w| close to a: for n i.i.d. U(-a, a),
-    P(max |w| < a (1 - d)) = (1 - d)^n, which is DELTA = 1e-9 for d = 1 - DELTA^(1/n) (0.0007 for
-    n = 30000, 0.75 for n = 15). A larger bound (sqrt(6/fan_in) when fan_out > fan_in) or a
-    normal law puts values beyond a; a smaller bound (sqrt(2 / (fan_in + fan_out)),
-    sqrt(6/fan_out) when fan_out > fan_in) keeps max |w| below a (1 - d). Which bound it was is
-    named by the variance test."""
+    """Shape (fan_out, fan_in); every |w| <= a = sqrt(6 / (fan_in + fan_out)) (up to the value
+    comparisons' relative tolerance, for float32 rounding); and max |w| close to a: for n i.i.d.
+    U(-a, a), P(max |w| < a (1 - d)) = (1 - d)^n, which is DELTA = 1e-9 for d = 1 - DELTA^(1/n)
+    (0.0007 for n = 30000, 0.75 for n = 15). A larger bound (sqrt(6 / fan_in), sqrt(6 / fan_out):
+    always larger) or a normal law puts values beyond a; a smaller one (sqrt(2 / (fan_in +
+    fan_out)); sqrt(3 / fan_in) when fan_in > fan_out) keeps max |w| below a (1 - d). Which bound
+    it was is named by the variance test."""
     fan_in, fan_out = GLOROT_CASES[case]
     W, check = glorot_weights(submission, 4000 + case, fan_in, fan_out)
     check_glorot_bound(W, fan_in, fan_out, check)
