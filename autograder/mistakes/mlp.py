@@ -173,7 +173,8 @@ def nll_loss(logits, y, expected) -> dict:
 
 def sgd_update(params, grads, lr, expected) -> dict:
     """p − lr·g for every key: the sign, lr ignored or divided by, the step alone returned, the
-    parameters returned unchanged."""
+    parameters returned unchanged. A grader may match each key on its own (a dict's first wrong
+    key), so every hint is true of one parameter."""
     return {
         "sign error: gradient descent moves against the gradient, p − lr·g":
             {k: params[k] + lr * grads[k] for k in expected},
@@ -182,7 +183,7 @@ def sgd_update(params, grads, lr, expected) -> dict:
             {k: params[k] - grads[k] / lr for k in expected},
         "returned the step −lr·g instead of the updated parameters p − lr·g":
             {k: -lr * grads[k] for k in expected},
-        "returned the parameters unchanged: the update never reached the returned dict (a loop "
+        "this parameter was returned unchanged: the update p − lr·g never reached it (a loop "
         "variable rebound by p = p − lr·g changes nothing); build a new dict":
             {k: params[k] for k in expected},
     }

@@ -86,8 +86,8 @@ def early_stopping(dev_losses, patience, expected) -> dict:
 
 def l2_grad(params, grads, weight_decay, expected) -> dict:
     """grads + weight_decay · params for every key: the biases (1-D arrays) left out, the
-    factor halved or doubled, the penalty subtracted, the penalty's gradient alone, the penalty
-    itself instead of its gradient."""
+    penalty missing, the factor halved or doubled, the penalty subtracted, the penalty's gradient
+    alone, the penalty itself instead of its gradient. Each hint is true of one key."""
     wd = weight_decay
     return {
         "the biases were left out: torch.optim.SGD(weight_decay) decays every parameter, "
@@ -99,6 +99,8 @@ def l2_grad(params, grads, weight_decay, expected) -> dict:
             {k: expected[k] + wd * params[k] for k in expected},
         "subtracted the penalty's gradient: it is added, the step then subtracts it":
             {k: expected[k] - 2 * wd * params[k] for k in expected},
+        "the penalty's gradient is missing: l2_grad adds weight_decay · params to grads":
+            {k: grads[k] for k in expected},
         "returned the penalty's gradient alone: add it to the loss's gradient":
             {k: expected[k] - grads[k] for k in expected},
         "added the penalty (wd/2) θ² itself: add its gradient, wd · θ":
