@@ -183,8 +183,8 @@ def sgd_update(params, grads, lr, expected) -> dict:
             {k: params[k] - grads[k] / lr for k in expected},
         "returned the step −lr·g instead of the updated parameters p − lr·g":
             {k: -lr * grads[k] for k in expected},
-        "this parameter was returned unchanged: the update p − lr·g never reached it (a loop "
-        "variable rebound by p = p − lr·g changes nothing); build a new dict":
+        "this parameter was returned unchanged: the update p − lr·g never reached the returned "
+        "dict":
             {k: params[k] for k in expected},
     }
 
