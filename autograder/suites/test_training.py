@@ -176,25 +176,21 @@ def dropout_call(submission, x: np.ndarray, p: float, seed: int, train: bool = T
     return out, mask, check
 
 
-def check_dropout_law(submission, x: np.ndarray, p: float, seed: int) -> np.ndarray:
-    """One training-mode call: out = x * mask / (1 - p) for the mask it returned, and the kept
-    fraction 1 - p within a Hoeffding bound; returns the mask.
+def drawn_mask(submission, x: np.ndarray, p: float, seed: int):
+    """(out, mask, check) of one training-mode call, its mask keeping a fraction 1 - p of the
+    elements within a Hoeffding bound.
 
     The N keep indicators are independent Bernoulli(1 - p), so P(|kept/N - (1 - p)| >= t) <=
     2 exp(-2 N t^2), which is DELTA = 1e-9 for t = sqrt(ln(2 / DELTA) / (2 N)) (0.0164 for
     N = 40000): a correct implementation fails with probability <= 1e-9 whatever the seed."""
     out, mask, check = dropout_call(submission, x, p, seed)
-    expected = x * mask / (1 - p)   # the contract's formula, on the student's own mask
-    assert_close(out, expected, check=f"{check}: out against x * mask / (1 - p) for the returned "
-                                      f"mask", inputs={"x": x, "p": p},
-                 mistakes=mistakes.dropout(x, p, mask, expected))
     t = math.sqrt(math.log(2 / DELTA) / (2 * x.size))
-    kept = float(np.mean(mask))
-    assert_close(kept, 1 - p, check=f"{check}: the fraction of elements kept (within {t:.3g}, "
-                                    f"a bound a correct implementation breaks with probability "
-                                    f"< 1e-9)", inputs={"x": x}, rtol=0, atol=t,
+    assert_close(float(np.mean(mask)), 1 - p,
+                 check=f"{check}: the fraction of elements kept (within {t:.3g}, a bound a "
+                       f"correct implementation breaks with probability < 1e-9)",
+                 inputs={"x": x}, rtol=0, atol=t,
                  mistakes=mistakes.dropout_kept_fraction(p, 1 - p))
-    return mask
+    return out, mask, check
 
 
 @pytest.mark.question("2.1", weight=3)
@@ -205,20 +201,25 @@ def test_dropout_is_inverted_masking(submission, case):
     Fails: not inverted, scaled by (1 - p) or 1/p, p as the keep probability (the fraction, on
     the 40000-element cases), a boolean mask, x changed in place; p = 0 keeps everything."""
     shape, p = DROPOUT_CASES[case]
-    check_dropout_law(submission, dropout_x(shape, case), p, 1000 + case)
+    x = dropout_x(shape, case)
+    out, mask, check = drawn_mask(submission, x, p, 1000 + case)
+    expected = x * mask / (1 - p)   # the contract's formula, on the student's own mask
+    assert_close(out, expected, check=f"{check}: out against x * mask / (1 - p) for the returned "
+                                      f"mask", inputs={"x": x, "p": p},
+                 mistakes=mistakes.dropout(x, p, mask, expected))
 
 
 @pytest.mark.question("2.1", weight=0.5)
 def test_dropout_draws_from_rng(submission):
-    """Same seed -> the same mask; two seeds -> two masks; and each call obeys the law above
-    (so a constant mask never passes).
+    """Same seed -> the same mask; two seeds -> two masks; and each mask is a valid draw (0/1,
+    a fraction 1 - p kept: so a constant never passes; `out` is graded above).
 
     With N = 400 independent keep indicators at p = 0.5, two masks drawn from different seeds
     are equal with probability (p^2 + (1-p)^2)^N = 2^-400: a correct implementation never fails.
     Fails: np.random.* global state (two calls with one seed differ), a fixed internal seed
     (two seeds agree)."""
     x = dropout_x((20, 20), 20)
-    masks = [check_dropout_law(submission, x, 0.5, seed) for seed in (31, 31, 32)]
+    masks = [drawn_mask(submission, x, 0.5, seed)[1] for seed in (31, 31, 32)]
     check = "dropout(x, p=0.5, rng)"
     assert_true(np.array_equal(masks[0], masks[1]),
                 f"{check}: two calls with rng = np.random.default_rng(31) gave different masks: "
