@@ -93,17 +93,17 @@ def l2_grad(params, grads, weight_decay, expected) -> dict:
         "the biases were left out: torch.optim.SGD(weight_decay) decays every parameter, "
         "biases included": {k: expected[k] if np.ndim(params[k]) > 1 else grads[k]
                             for k in expected},
-        "used weight_decay / 2: the gradient of (wd/2)‖θ‖² is wd · θ":
+        "used weight_decay / 2: the gradient of (wd/2)||theta||^2 is wd * theta":
             {k: expected[k] - wd / 2 * params[k] for k in expected},
-        "used 2 · weight_decay: the gradient of (wd/2)‖θ‖² is wd · θ":
+        "used 2 * weight_decay: the gradient of (wd/2)||theta||^2 is wd * theta":
             {k: expected[k] + wd * params[k] for k in expected},
         "subtracted the penalty's gradient: it is added, the step then subtracts it":
             {k: expected[k] - 2 * wd * params[k] for k in expected},
-        "the penalty's gradient is missing: l2_grad adds weight_decay · params to grads":
+        "the penalty's gradient is missing: l2_grad adds weight_decay * params to grads":
             {k: grads[k] for k in expected},
         "returned the penalty's gradient alone: add it to the loss's gradient":
             {k: expected[k] - grads[k] for k in expected},
-        "added the penalty (wd/2) θ² itself: add its gradient, wd · θ":
+        "added the penalty (wd/2) theta^2 itself: add its gradient, wd * theta":
             {k: grads[k] + wd / 2 * params[k] ** 2 for k in expected},
     }
 
@@ -471,7 +471,7 @@ def activation_stds(x, weights, activation, expected) -> dict:
             _stds(x, weights, name, correction=1),
         "measured the pre-activations h Wᵀ: the std is of each layer's output act(h Wᵀ)":
             _stds(x, weights, name, measure="pre"),
-        "averaged per-unit stds: the std is over all B · H entries of the layer":
+        "averaged per-unit stds: the std is over all B * H entries of the layer":
             _stds(x, weights, name, per_unit=True),
         "no activation was applied between the layers": _stds(x, weights, name, measure="linear"),
         "listed the input's std first: one std per weight matrix":
