@@ -1,0 +1,1 @@
+"""Known mistaken formulas, one module per student module: {hint: what the mistake gives}."""
