@@ -20,8 +20,8 @@ nothing) and refers to earlier slots by index:
 touches the attributes another question grades): "values", "dtypes", "grads", "parents",
 "versions", "shares", and "order" (the slot whose topological_order is wanted).
 
-"kit_values": before backward, the value of every Var is overwritten in place with what the
-kit's numpy forward (autodiff_ops) gives for the program, so that the gradients a Q3.3 test
+"kit_values": before backward, the value of every Var that is wrong is overwritten in place with
+what the kit's numpy forward (autodiff_ops) gives for the program, so that the gradients a Q3.3 test
 reads do not depend on the student's Q3.2 forward formulas (the closures read those arrays).
 The probe holds no reference value: it only drives the student's code and returns plain data.
 """
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from autograder.checks import ATOL, RTOL
 from autograder.probes.autodiff_ops import INPLACE, OPS, numpy_forward
 from autograder.probes.base import probe, student_module
 
@@ -89,12 +90,18 @@ def _checked(result, text: str, Var):
 
 
 def _overwrite_values(slots: list, kit: list, Var) -> None:
-    """Write the kit's forward values into the student's value arrays, where they fit."""
+    """Write the kit's forward values into the student's value arrays where they fit and are
+    wrong; a value within the graders' tolerance stays as it is (to the last bit: a Saved that
+    compares values, a Q3.4 matter, must not see a change here)."""
     for var, value in zip(slots, kit):
         if isinstance(var, Var):
             try:
-                if isinstance(var.value, np.ndarray) and var.value.shape == value.shape:
-                    np.copyto(var.value, value)
+                have = var.value
+                if not (isinstance(have, np.ndarray) and have.shape == value.shape):
+                    continue
+                scale = max(1.0, float(np.max(np.abs(value), initial=0.0)))
+                if not np.allclose(have, value, rtol=RTOL, atol=ATOL * scale):
+                    np.copyto(have, value)
             except Exception:   # a read-only or exotic value: left as the student made it
                 pass
 

@@ -450,7 +450,8 @@ def ladder(case: int) -> Program:
 
 def kinks(case: int) -> Program:
     """relu at exactly 0 (torch's derivative there is 0), log and div of positive leaves,
-    exp, a square transpose: the local derivatives each op's backward must get right."""
+    exp, a square transpose and a square matmul of two Vars (a transpose mistake in a backward
+    then gives values, not a shape error): the local derivatives each op must get right."""
     rng = case_rng("autodiff.kinks", case)
     p = Program()
     x = rng.normal(0, 1, (4, 4))
@@ -458,7 +459,8 @@ def kinks(case: int) -> Program:
     z, pos, w = p.leaf(x), p.leaf(rng.uniform(0.5, 2.0, (4, 4))), p.leaf(rng.normal(0, 1, (4, 4)))
     r = p.op("relu", z)
     terms = [p.op("mul", r, w), p.op("log", pos), p.op("div", w, pos), p.op("exp", p.op("tanh", w)),
-             p.op("sigmoid", p.op("neg", z)), p.op("transpose", p.op("mul", w, pos))]
+             p.op("sigmoid", p.op("neg", z)), p.op("transpose", p.op("mul", w, pos)),
+             p.op("matmul", w, pos)]
     out = p.op("sum", p.op("mul", terms[0], p.const(rng.normal(0, 1, (4, 4)))))
     for t in terms[1:]:
         out = p.op("add", out, p.op("sum", p.op("mul", t, p.const(rng.normal(0, 1, (4, 4))))))
@@ -527,6 +529,273 @@ def version_program(case: int) -> Program:
     return p
 
 
+# --- Q3.4: in-place scenarios ---------------------------------------------------------------
+def _leaves(p: Program, rng, *specs):
+    return [p.leaf(rng.uniform(0.5, 2.0, shape) if positive else rng.normal(0, 1, shape))
+            for shape, positive in specs]
+
+
+S34 = ((3, 4), False)
+P34 = ((3, 4), True)
+
+
+def _unary_out_changed(op, change, arg):
+    def build(p, rng):
+        x, = _leaves(p, rng, P34 if op == "log" else S34)
+        y = p.op(op, x)
+        out = p.op("sum", y)
+        p.inplace(change, y, p.const(arg if not isinstance(arg, tuple)
+                                     else rng.uniform(0.5, 2.0, arg)))
+        p.backward(out)
+    return build
+
+
+def _unary_in_changed(op, change, arg):
+    def build(p, rng):
+        x, = _leaves(p, rng, P34 if op == "log" else S34)
+        out = p.op("sum", p.op(op, x))
+        p.inplace(change, x, p.const(arg))
+        p.backward(out)
+    return build
+
+
+def _binary_changed(op, changed, *, left=S34, right=S34, change="add_", arg=1.0,
+                    constant=(None, None)):
+    """out = sum(op(a, b)), then `changed` ('a', 'b' or 'out') changed in place; constant=
+    (side, number) makes that operand a constant (an array when number is None)."""
+    def build(p, rng):
+        side, number = constant
+        if side == "a":
+            b, = _leaves(p, rng, right)
+            a = p.const(number if number is not None
+                        else rng.uniform(0.5, 2.0, left[0]) * rng.choice([-1, 1], left[0]))
+        elif side == "b":
+            a, = _leaves(p, rng, left)
+            b = p.const(number if number is not None else rng.uniform(0.5, 2.0, right[0]))
+        else:
+            a, b = _leaves(p, rng, left, right)
+        z = p.op(op, a, b)
+        out = p.op("sum", z)
+        p.inplace(change, {"a": a, "b": b, "out": z}[changed], p.const(arg))
+        p.backward(out)
+    return build
+
+
+def _square(p, rng):
+    x, = _leaves(p, rng, S34)
+    out = p.op("sum", p.op("mul", x, x))
+    p.inplace("add_", x, p.const(0.5))
+    p.backward(out)
+
+
+def _chain_changed_before_use(p, rng):
+    x, = _leaves(p, rng, S34)
+    y = p.op("exp", x)
+    p.inplace("add_", y, p.const(1.0))
+    p.backward(p.op("sum", p.op("log", y)))
+
+
+def _restored(change):
+    def build(p, rng):
+        # x on a grid of 1/8: x + 1 - 1 gives x back exactly, so only the version tells
+        x, w = p.leaf(np.round(rng.normal(0, 1, (3, 4)) * 8) / 8), p.leaf(rng.normal(0, 1, (3, 4)))
+        out = p.op("sum", p.op("mul", x, w))
+        if change == "add_":
+            p.inplace("add_", x, p.const(1.0))
+            p.inplace("add_", x, p.const(-1.0))
+        else:
+            p.inplace("mul_", x, p.const(1.0))
+        p.backward(out)
+    return build
+
+
+def _scalar_var_changed(p, rng):
+    x, = _leaves(p, rng, S34)
+    s = p.op("mean", x)
+    out = p.op("sum", p.op("mul", x, s))
+    p.inplace("add_", s, p.const(1.0))
+    p.backward(out)
+
+
+def _deep_saved(p, rng):
+    x, w = _leaves(p, rng, S34, S34)
+    y = p.op("tanh", x)
+    out = p.op("mean", p.op("add", p.op("mul", y, p.const(2.0)), w))
+    p.inplace("mul_", y, p.const(2.0))
+    p.backward(out)
+
+
+def _linear_ops_changed(p, rng):
+    x, w, v = _leaves(p, rng, S34, S34, S34)
+    a = p.op("add", x, w)
+    b = p.op("sub", a, v)
+    out = p.op("sum", p.op("neg", b))
+    p.inplace("add_", x, p.const(1.0))
+    p.inplace("mul_", w, p.const(2.0))
+    p.inplace("add_", v, p.const(rng.normal(0, 1, 4)))
+    p.inplace("add_", a, p.const(1.0))
+    p.inplace("mul_", b, p.const(3.0))
+    p.backward(out)
+
+
+def _reductions_changed(p, rng):
+    x, x2, x3, x4 = _leaves(p, rng, S34, S34, S34, S34)
+    s, m = p.op("sum", x, axis=0), p.op("mean", x2, axis=1)
+    t, t4 = p.op("transpose", x3), p.op("transpose", x4)
+    out = p.op("add", p.op("add", p.op("sum", s), p.op("sum", m)),
+               p.op("add", p.op("mean", t), p.op("sum", t4)))
+    p.inplace("add_", x, p.const(1.0))
+    p.inplace("mul_", x2, p.const(2.0))
+    p.inplace("add_", x3, p.const(1.0))     # x.T was copied: only x3 changes
+    p.inplace("mul_", t4, p.const(3.0))     # only t4 changes, not x4
+    p.inplace("add_", s, p.const(1.0))
+    p.backward(out)
+
+
+def _changed_before_use(p, rng):
+    x, = _leaves(p, rng, S34)
+    y = p.op("mul", x, p.const(2.0))
+    p.inplace("mul_", y, p.const(3.0))
+    p.backward(p.op("sum", p.op("exp", y)))
+
+
+def _outside_graph(p, rng):
+    x, w = _leaves(p, rng, S34, S34)
+    y = p.op("exp", x)
+    y2 = p.op("exp", w)
+    p.op("mul", x, w)
+    out = p.op("sum", y)
+    p.inplace("add_", y2, p.const(1.0))
+    p.inplace("mul_", w, p.const(2.0))
+    p.backward(out)
+
+
+def _var_operand_not_recorded(p, rng):
+    x, w, x2, v = _leaves(p, rng, S34, S34, S34, S34)
+    p.inplace("add_", x, w)
+    p.inplace("mul_", x2, v)
+    p.backward(p.op("sum", p.op("add", p.op("exp", x), p.op("mul", x2, p.const(2.0)))))
+
+
+def _matmul_constant(p, rng):
+    A, B = _leaves(p, rng, S34, ((4, 2), False))
+    z1 = p.op("matmul", A, p.const(rng.normal(0, 1, (4, 2))))
+    z2 = p.op("matmul", p.const(rng.normal(0, 1, (2, 4))), B)
+    out = p.op("add", p.op("sum", z1), p.op("sum", z2))
+    p.inplace("add_", A, p.const(1.0))
+    p.inplace("mul_", B, p.const(2.0))
+    p.backward(out)
+
+
+def _constants_changed_by_caller(p, rng):
+    x, x2 = _leaves(p, rng, S34, S34)
+    c1 = p.const(rng.uniform(0.5, 2.0, (3, 4)))
+    c2 = p.const(rng.uniform(0.5, 2.0, (3, 4)))
+    out = p.op("add", p.op("sum", p.op("mul", c1, x)), p.op("sum", p.op("div", x2, c2)))
+    p.poke(c1, 3.0)
+    p.poke(c2, 3.0)
+    p.backward(out)
+
+
+MATMUL_AB = dict(left=S34, right=((4, 2), False))
+#: name -> (program builder, why torch raises / works: the rule the student's code must follow)
+RAISES = {
+    "y = exp(x) changed": (_unary_out_changed("exp", "add_", 1.0),
+                           "exp keeps its output (exp' = exp)"),
+    "y = tanh(x) changed": (_unary_out_changed("tanh", "mul_", 0.5),
+                            "tanh keeps its output (tanh' = 1 - tanh²)"),
+    "y = sigmoid(x) changed": (_unary_out_changed("sigmoid", "add_", (3, 4)),
+                               "sigmoid keeps its output (σ' = σ(1 - σ))"),
+    "y = relu(x) changed": (_unary_out_changed("relu", "mul_", 2.0),
+                            "relu keeps its output (its mask is out > 0)"),
+    "log(x): x changed": (_unary_in_changed("log", "add_", 1.0), "log keeps its input (log' = 1/x)"),
+    "x * w: x changed": (_binary_changed("mul", "a"), "mul of two Vars keeps both"),
+    "x * w: w changed": (_binary_changed("mul", "b", change="mul_", arg=2.0),
+                         "mul of two Vars keeps both"),
+    "x * x: x changed": (_square, "x * x keeps x (twice)"),
+    "A @ B: A changed": (_binary_changed("matmul", "a", change="mul_", arg=2.0, **MATMUL_AB),
+                         "matmul of two Vars keeps both"),
+    "A @ B: B changed": (_binary_changed("matmul", "b", **MATMUL_AB),
+                         "matmul of two Vars keeps both"),
+    "x / w: divisor w changed": (_binary_changed("div", "b", right=P34),
+                                 "div keeps its divisor when it is a Var"),
+    "x / w: dividend x changed": (_binary_changed("div", "a", right=P34, change="mul_", arg=2.0),
+                                  "div keeps its dividend too when the divisor is a Var"),
+    "2 / w: w changed": (_binary_changed("div", "b", right=P34, constant=("a", 2.0)),
+                         "div keeps its divisor when it is a Var, even with a constant dividend"),
+    "x * w: x.add_(1) then x.add_(-1)": (
+        _restored("add_"), "mul keeps x; its value is back, but its version moved on twice: "
+                           "compare versions, not values"),
+    "x * w: x.mul_(1)": (_restored("mul_"), "mul keeps x; mul_(1) leaves the value equal but "
+                                            "changes the version: compare versions, not values"),
+    "exp(x) changed, then log of it": (
+        _chain_changed_before_use, "exp saved its output before it was changed; log saved it "
+                                   "after, which alone would be fine"),
+    "x * x.mean(): the 0-d mean changed": (_scalar_var_changed,
+                                          "mul keeps both operands, the 0-d one too"),
+    "tanh deep in the graph changed": (_deep_saved, "tanh keeps its output, even far from out"),
+}
+WORKS = {
+    "exp(x): x changed": (_unary_in_changed("exp", "add_", 1.0),
+                          "exp keeps its output, not its input"),
+    "tanh(x): x changed": (_unary_in_changed("tanh", "mul_", 2.0),
+                           "tanh keeps its output, not its input"),
+    "sigmoid(x): x changed": (_unary_in_changed("sigmoid", "add_", -1.0),
+                              "sigmoid keeps its output, not its input"),
+    "relu(x): x changed": (_unary_in_changed("relu", "mul_", 3.0),
+                           "relu keeps its output, not its input"),
+    "log(x): the output changed": (_unary_out_changed("log", "add_", 1.0),
+                                   "log keeps its input, not its output"),
+    "x * 2: x changed": (_binary_changed("mul", "a", constant=("b", 2.0), change="mul_", arg=3.0),
+                         "mul with a constant keeps no Var"),
+    "c * x (array constant): x changed": (
+        _binary_changed("mul", "b", constant=("a", None)), "mul with a constant keeps no Var"),
+    "x * w: the output changed": (_binary_changed("mul", "out"), "mul does not keep its output"),
+    "A @ C and C @ B with constants: A and B changed": (
+        _matmul_constant, "matmul with a constant operand keeps no Var"),
+    "x / c (constant divisor): x changed": (
+        _binary_changed("div", "a", right=P34, constant=("b", None)),
+        "div by a constant keeps no Var"),
+    "x / w: the output changed": (_binary_changed("div", "out", right=P34, change="mul_", arg=2.0),
+                                  "div does not keep its output"),
+    "add, sub, neg: operands and results changed": (
+        _linear_ops_changed, "add, sub and neg keep nothing"),
+    "sum, mean, transpose: inputs and results changed": (
+        _reductions_changed, "sum, mean and transpose keep nothing"),
+    "y = 2x changed before exp(y) is made": (
+        _changed_before_use, "exp saved y's output after the change; mul by a constant keeps "
+                             "nothing"),
+    "a Var outside out's graph changed": (
+        _outside_graph, "backward only visits out's graph: ops out does not depend on are not run"),
+    "add_/mul_ with a Var operand are not recorded": (
+        _var_operand_not_recorded, "add_ and mul_ happen outside the graph: their operand gets "
+                                   "no gradient"),
+    "constants changed by the caller after the op": (
+        _constants_changed_by_caller, "an op keeps a copy of a constant operand"),
+}
+#: Each test pairs a scenario where torch raises with one on a like graph where it works.
+PAIRS = [
+    ("y = exp(x) changed", "exp(x): x changed"),
+    ("y = tanh(x) changed", "tanh(x): x changed"),
+    ("y = sigmoid(x) changed", "sigmoid(x): x changed"),
+    ("y = relu(x) changed", "relu(x): x changed"),
+    ("log(x): x changed", "log(x): the output changed"),
+    ("x * w: x changed", "x * 2: x changed"),
+    ("x * w: w changed", "c * x (array constant): x changed"),
+    ("x * x: x changed", "x * w: the output changed"),
+    ("A @ B: A changed", "A @ C and C @ B with constants: A and B changed"),
+    ("A @ B: B changed", "add_/mul_ with a Var operand are not recorded"),
+    ("x / w: divisor w changed", "x / c (constant divisor): x changed"),
+    ("x / w: dividend x changed", "x / w: the output changed"),
+    ("2 / w: w changed", "constants changed by the caller after the op"),
+    ("x * w: x.add_(1) then x.add_(-1)", "add, sub, neg: operands and results changed"),
+    ("x * w: x.mul_(1)", "sum, mean, transpose: inputs and results changed"),
+    ("exp(x) changed, then log of it", "y = 2x changed before exp(y) is made"),
+    ("x * x.mean(): the 0-d mean changed", "a Var outside out's graph changed"),
+    ("tanh deep in the graph changed", "y = 2x changed before exp(y) is made"),
+]
+
+
 GRAPHS = {
     # Q3.2
     "values_fn": lambda c: values_graph("values_fn", c, STYLES_FN),
@@ -541,6 +810,13 @@ GRAPHS = {
     "kinks": kinks,
     "mlp": mlp_program,
 }
+
+
+def scenario(name: str) -> tuple[Program, str]:
+    build, why = {**RAISES, **WORKS}[name]
+    p = Program()
+    build(p, case_rng("autodiff.inplace", name))
+    return p, why
 
 
 @functools.cache
