@@ -510,13 +510,15 @@ def ownership_program(case: int) -> tuple[Program, list[int]]:
 
 
 def version_program(case: int) -> Program:
-    """add_ and mul_ on leaves and op results with numbers, arrays, a 1-D bias (and Vars)."""
+    """add_ and mul_ on leaves and op results with numbers, arrays, a 1-D bias (and, case 1,
+    leaf Vars as the other operand: an op result there would make a wrong forward formula of
+    Q3.2 cost here too)."""
     rng = case_rng("autodiff.versions", case)
     p = Program()
     x, w, u = [p.leaf(rng.normal(0, 1, (3, 4))) for _ in range(3)]
     y = p.op("mul", x, w)
     t = p.op("transpose", u)
-    s = p.op("mean", w)
+    p.op("mean", w)          # its version must stay 0
     p.op("exp", y)
     p.inplace("add_", x, p.const(2.0))
     p.inplace("mul_", x, p.const(rng.uniform(0.5, 2.0, (3, 4))))
@@ -524,8 +526,8 @@ def version_program(case: int) -> Program:
     p.inplace("mul_", t, p.const(-1.5))
     if case == 1:
         p.inplace("mul_", y, w)
-        p.inplace("add_", w, s)
-        p.inplace("add_", x, y)
+        p.inplace("add_", w, u)
+        p.inplace("add_", x, w)
     return p
 
 

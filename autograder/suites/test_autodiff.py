@@ -1,9 +1,12 @@
 """Q3.2–Q3.4 — a computation graph of Vars, reverse mode, saved values and in-place changes.
 
-Every test runs a program (autodiff_graphs builds them; the probe `autodiff_program` documents
-the language) with the student's Var in the child, and the same program here with torch
-(float64 leaves that require grad, retain_grad on every op result, constants as tensors that do
-not require grad, in-place changes under no_grad, x.T as a copy since a Var owns its value).
+Every test runs a program (autodiff_graphs.py builds them; the probe `autodiff_program`
+documents the language; probes/autodiff_ops.py is the one table of ops) with the student's Var
+in the child, and the same program here with torch (autodiff_reference.py: float64 leaves that
+require grad, constants as tensors that do not, in-place changes under no_grad, x.T as a copy
+since a Var owns its value). Hints come from autograder/mistakes/autodiff.py; a Q3.3 hint is
+given only when the whole backward pass with that mistake (run with torch's local Jacobians)
+reproduces the student's gradients on every node.
 Only the contract's API is used: Var(value), .value, .grad, .parents, .version, the module's op
 functions, operators and methods, topological_order, backward, add_, mul_ and InplaceError.
 
@@ -11,7 +14,7 @@ What each question's tests depend on (rubric.toml says it too, `uses`):
 - Q3.2 tests never run backward, add_ or mul_, and never read .grad or .version.
 - Q3.3 tests run backward through the student's own ops (their backward closures live there)
   with the kit's topological order (a stand-in), and the probe writes the kit's forward values
-  into every Var before backward: a wrong forward formula of Q3.2 does not change the
+  into every Var whose value is wrong before backward: a wrong forward formula of Q3.2 does not change the
   gradients graded here. They never call add_/mul_ nor read .version.
 - Q3.4 tests compare where backward raises with where torch raises, in pairs (a scenario where
   torch raises, one where it works): a backward that never raises, or always does, earns
@@ -405,7 +408,7 @@ def test_version_and_inplace_values(submission, case):
         raise Mismatch(f"after {steps}: .version of {p.describe(i)} is {have}, expected {count} "
                        f"(0 at creation, +1 for each add_ or mul_ called on it)" + hint_line(hints))
     want = versions_expected(case, "")
-    for i in p.targets():
+    for i in [t for t in p.targets() if p.ins[t][0] == "leaf"]:   # an op result's value is Q3.2's
         assert_close(got["values"][i], want[i], check=f"after {steps}: the value of v{i}",
                      inputs={f"v{i}": want[i]}, mistakes=mistakes.inplace_values(
                          want[i], *(versions_expected(case, r)[i] for r in ("none", "add", "mul"))))
