@@ -176,8 +176,10 @@ ORDER: tuple[Order, ...] = (
     Order("backward recursed into the parents, passing a shared node's gradient on once per "
           "path: run each node's backward once, in reverse topological order",
           order="recursive"),
-    Order("out.grad must start at 1 (∂out/∂out = 1), not 0", seed="zero"),
-    Order("out.grad must start at 1 (∂out/∂out = 1), not at out's value", seed="value"),
+    Order("the seed: out.grad must be 1 (∂out/∂out = 1) when the closures run; it was 0",
+          seed="zero"),
+    Order("the seed: out.grad must be 1 (∂out/∂out = 1) when the closures run, not out's "
+          "value", seed="value"),
     Order("the gradient of a 1-D bias broadcast over the rows is summed over the rows (axis 0), "
           "not over axis 1", wrong_axis=True),
     Order(OVERWRITE.format(op="every op"), overwrite="*"),

@@ -18,7 +18,9 @@ nothing) and refers to earlier slots by index:
 
 `report` names what to send back, each read only when asked (a test of one question never
 touches the attributes another question grades): "values", "dtypes", "grads", "parents",
-"versions", "shares", and "order" (the slot whose topological_order is wanted).
+"versions", "shares", "returns" (whether each add_/mul_ returned its Var), and "order" (the
+slot whose topological_order is wanted). `strict=True` runs the program with numpy's overflow,
+invalid and divide warnings raised.
 
 "kit_values": before backward, the value of every Var that is wrong is overwritten in place with
 what the kit's numpy forward (autodiff_ops) gives for the program, so that the gradients a Q3.3 test
@@ -35,13 +37,21 @@ from autograder.probes.base import probe, student_module
 
 
 @probe
-def autodiff_program(program, report=None, kit_values=False):
-    report = report or {}
+def autodiff_program(program, report=None, kit_values=False, strict=False):
+    """Run `program`; `strict`: numpy's overflow, invalid and divide warnings raise."""
+    if not strict:
+        return _run(program, report or {}, kit_values)
+    with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+        return _run(program, report or {}, kit_values)
+
+
+def _run(program, report: dict, kit_values: bool) -> dict:
     ad = student_module("autodiff")
     Var = ad.Var
     slots: list = []
     kit: list = []                          # the kit's forward value of each slot
     sources: dict[int, np.ndarray] = {}     # leaf slot -> the caller's array
+    returned_self: list[bool] = []          # whether each add_/mul_ returned its Var
     outcome = "not run"
 
     for ins in program:
@@ -61,7 +71,7 @@ def autodiff_program(program, report=None, kit_values=False):
                                                            kwargs), Var)
             value = numpy_forward(name, [kit[i] for i in ins[3]], kwargs)
         elif kind == "inplace":
-            getattr(slots[ins[2]], ins[1])(slots[ins[3]])
+            returned_self.append(getattr(slots[ins[2]], ins[1])(slots[ins[3]]) is slots[ins[2]])
             kit[ins[2]] = INPLACE[ins[1]](kit[ins[2]], kit[ins[3]])
         elif kind == "poke":
             target = sources.get(ins[1], slots[ins[1]])
@@ -74,7 +84,10 @@ def autodiff_program(program, report=None, kit_values=False):
             raise ValueError(f"unknown instruction {kind!r}")
         slots.append(made)
         kit.append(value)
-    return _report(slots, report, ad, Var, outcome)
+    result = _report(slots, report, ad, Var, outcome)
+    if report.get("returns"):
+        result["returns"] = returned_self
+    return result
 
 
 def _kind(x, Var) -> str:

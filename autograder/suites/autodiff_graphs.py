@@ -661,6 +661,13 @@ def _changed_before_use(p, rng):
     p.backward(p.op("sum", p.op("exp", y)))
 
 
+def _changed_then_saved(p, rng):
+    x, w = _leaves(p, rng, S34, S34)
+    p.inplace("add_", x, p.const(1.0))
+    p.inplace("mul_", w, p.const(2.0))
+    p.backward(p.op("sum", p.op("mul", x, w)))
+
+
 def _outside_graph(p, rng):
     x, w = _leaves(p, rng, S34, S34)
     y = p.op("exp", x)
@@ -767,6 +774,9 @@ WORKS = {
     "y = 2x changed before exp(y) is made": (
         _changed_before_use, "exp saved y's output after the change; mul by a constant keeps "
                              "nothing"),
+    "x and w changed, then x * w made": (
+        _changed_then_saved, "mul saved x and w at the versions they had when it was made, "
+                             "after their changes"),
     "a Var outside out's graph changed": (
         _outside_graph, "backward only visits out's graph: ops out does not depend on are not run"),
     "add_/mul_ with a Var operand are not recorded": (
@@ -794,8 +804,27 @@ PAIRS = [
     ("x * w: x.mul_(1)", "sum, mean, transpose: inputs and results changed"),
     ("exp(x) changed, then log of it", "y = 2x changed before exp(y) is made"),
     ("x * x.mean(): the 0-d mean changed", "a Var outside out's graph changed"),
-    ("tanh deep in the graph changed", "y = 2x changed before exp(y) is made"),
+    ("tanh deep in the graph changed", "x and w changed, then x * w made"),
 ]
+
+
+def nonscalar(case: int) -> Program:
+    """A small graph; backward on the 0-d out (the raising variant calls it on the (3, 4) y)."""
+    rng = case_rng("autodiff.nonscalar", case)
+    p = Program()
+    x, w = p.leaf(rng.normal(0, 1, (3, 4))), p.leaf(rng.normal(0, 1, (3, 4)))
+    y = p.op("tanh", p.op("mul", x, w))
+    p.backward(p.op("sum", p.op("mul", y, x)))
+    return p
+
+
+def extremes_program() -> Program:
+    """sigmoid of numbers up to ±1e4, as a module function and as a method."""
+    p = Program()
+    x = p.leaf(np.array([[-1e4, -745.0, -50.0, -1.0, 0.0], [1.0, 50.0, 745.0, 1e4, 3.0]]))
+    p.op("sigmoid", x)
+    p.op("sigmoid", p.op("neg", x), style="sugar")
+    return p
 
 
 GRAPHS = {
@@ -810,6 +839,7 @@ GRAPHS = {
     "unreachable": unreachable_graph,
     "ladder": ladder,
     "kinks": kinks,
+    "nonscalar": nonscalar,
     "mlp": mlp_program,
 }
 

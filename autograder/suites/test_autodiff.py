@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 
 from autograder.checks import (Mismatch, SuiteError, assert_close, assert_gradient,
-                               assert_true, hint_line, matching_hints)
+                               assert_true, hint_line, matching_hints, strict_result)
 from autograder.mistakes import autodiff as mistakes
 from autograder.probes.autodiff_ops import ELEMENTWISE
 from autograder.references import reference
@@ -221,6 +221,26 @@ def test_var_owns_its_value(submission, case):
                        f"(numpy's .T is a view)")
 
 
+@reference
+def extremes_expected() -> list:
+    return run_torch(graphs.extremes_program())["values"]
+
+
+OVERFLOW = ("sigmoid must not overflow for large |x|: exp(-x) overflows for x = -1e4; compute "
+            "it from exp(-|x|), or with np.logaddexp")
+
+
+@pytest.mark.question("3.2", weight=1)
+def test_sigmoid_at_extremes(submission):
+    """sigmoid of numbers up to ±1e4 (module function and method), with numpy's overflow,
+    invalid and divide warnings raised: torch's values, in [0, 1]. Fails: 1 / (1 + exp(-x))
+    written directly (exp overflows at -1e4), a nan from inf / inf."""
+    p = graphs.extremes_program()
+    got = strict_result(lambda: run_student(submission, p, strict=True, values=True),
+                        check="sigmoid of numbers up to ±1e4", hints={"overflow": OVERFLOW})
+    check_values(p, got["values"], extremes_expected(), "sigmoid at ±1e4")
+
+
 # --- Q3.3: back-propagation --------------------------------------------------------------------
 @reference
 def mistaken(kind: str, case: int, key: tuple):
@@ -372,6 +392,24 @@ def test_grads_deep_partial_and_local(submission, kind):
         "kinks": "a graph with every elementwise op once, relu at 0"}[kind])
 
 
+@pytest.mark.question("3.3", weight=1)
+def test_backward_needs_a_single_element_out(submission):
+    """backward on a (3, 4) Var raises (ValueError, as the docstring says; torch raises a
+    RuntimeError) instead of seeding ones; paid only with the gradients of the same graph
+    from its 0-d out. Fails: backward seeding ones of any shape."""
+    check_grads(submission, "nonscalar", 0, "a small graph")
+    p = graph("nonscalar", 0)
+    y = p.operands(p.operands(p.out())[0])[0]
+    got = run_student(submission, p, p.ins[:-1] + [["backward", y]])
+    outcome = got["outcome"]
+    assert_true(outcome is not None, f"v{y}.backward() on {p.describe(y)}, of shape "
+                f"{p.vals[y].shape}: backward worked, expected ValueError (backward needs a "
+                f"single-element out: ∂out/∂node is defined for a number)")
+    assert_true(outcome["type"] in ("ValueError", "RuntimeError") and not outcome["inplace"],
+                f"v{y}.backward() on a Var of shape {p.vals[y].shape}: backward raised "
+                f"{outcome['type']}: {outcome['message']}, expected ValueError")
+
+
 # --- Q3.4: saved values and in-place operations ------------------------------------------------
 @reference
 def versions_expected(case: int, rewrite: str) -> list:
@@ -390,9 +428,10 @@ def versions_expected(case: int, rewrite: str) -> list:
 def test_version_and_inplace_values(submission, case):
     """version is 0 at creation, +1 per add_/mul_ on that Var only; values change in place.
     Case 1 also passes Vars as the other operand. Fails: add_/mul_ not adding 1 to .version,
-    bumping another Var's version, not changing .value in place, add_ and mul_ swapped."""
+    bumping another Var's version, not changing .value in place, add_ and mul_ swapped, not
+    returning self."""
     p = graphs.version_program(case)
-    got = run_student(submission, p, values=True, versions=True)
+    got = run_student(submission, p, values=True, versions=True, returns=True)
     adds, muls = ({i: sum(1 for ins in p.ins if ins[:2] == ["inplace", kind] and ins[2] == i)
                    for i in p.var_slots()} for kind in ("add_", "mul_"))
     steps = p.listing()
@@ -412,6 +451,11 @@ def test_version_and_inplace_values(submission, case):
         assert_close(got["values"][i], want[i], check=f"after {steps}: the value of v{i}",
                      inputs={f"v{i}": want[i]}, mistakes=mistakes.inplace_values(
                          want[i], *(versions_expected(case, r)[i] for r in ("none", "add", "mul"))))
+    calls = [ins for ins in p.ins if ins[0] == "inplace"]
+    wrong = [ins for ins, same in zip(calls, got["returns"]) if not same]
+    assert_true(not wrong, f"after {steps}: v{wrong[0][2] if wrong else ''}.{wrong[0][1] if wrong else ''}"
+                f"(...) did not return the Var itself (add_ and mul_ return self, so that "
+                f"calls can be chained)")
 
 
 @reference
