@@ -49,10 +49,10 @@ def expected(kind: str, case: int) -> dict:
 
 
 def run_student(submission, p: Program, instructions: list | None = None, *,
-                kit_values: bool = False, **report) -> dict:
+                kit_values: bool = False, strict: bool = False, **report) -> dict:
     """The probe's report on the program run with the student's Var (in the child)."""
     return submission.probe(PROBE, instructions or p.ins, report=report, kit_values=kit_values,
-                            module=MODULE)
+                            strict=strict, module=MODULE)
 
 
 # --- Q3.2: the graph ---------------------------------------------------------------------------
