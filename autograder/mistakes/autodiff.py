@@ -143,8 +143,8 @@ LOCAL: dict[str, tuple[Local, ...]] = {
     "relu": (
         Local("relu's backward at 0: the derivative there is 0, as torch's (pass the gradient "
               "only where the output is > 0)", 0, lambda g, c, x: g * (x[0] >= 0)),
-        Local("relu's backward passes the gradient only where the output is positive", 0,
-              lambda g, c, x: g),
+        Local("relu's backward passed the gradient everywhere, negative inputs included: pass it "
+              "only where the output is positive", 0, lambda g, c, x: g),
     ),
     "mean": (
         Local("mean's backward: the gradient must be divided by the number of entries averaged",
