@@ -8,41 +8,11 @@ from __future__ import annotations
 
 import collections.abc
 import copy
-import inspect
-import warnings
 
 import numpy as np
-import numpy.random  # noqa: F401  (lazy in numpy 2: the chrooted child could not import it)
+import numpy.random  # noqa: F401  (numpy 2 imports it lazily)
 
-from autograder.probes.base import call_checked, probe, same, student_function
-
-
-@probe
-def call_seeded(module: str, function: str, seed: int, *args, **kwargs) -> dict:
-    """function(args[0], args[1], rng, *args[2:], **kwargs) with rng = default_rng(seed), third
-    as in the contract's dropout, glorot_uniform and minibatches: {"value", "modified"} as
-    call_checked gives them, the rng (which a call advances) not counted as an input."""
-    student = student_function(module, function)
-    rng = np.random.default_rng(seed)
-
-    def with_rng(*args, **kwargs):
-        return student(*args[:2], rng, *args[2:], **kwargs)
-
-    try:   # name the inputs as the student's signature does, without its rng
-        parameters = list(inspect.signature(student).parameters.values())
-        with_rng.__signature__ = inspect.Signature(parameters[:2] + parameters[3:])
-    except (TypeError, ValueError):
-        pass
-    return call_checked(with_rng, list(args), kwargs)
-
-
-@probe
-def call_raising_all(module: str, function: str, *args, **kwargs):
-    """function(*args, **kwargs) with every numpy floating-point warning raised, underflow
-    included: the sigmoid's contract promises none (call_strict lets underflow pass)."""
-    with np.errstate(all="raise"), warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
-        return student_function(module, function)(*args, **kwargs)
+from autograder.probes.base import probe, same, student_function
 
 
 @probe

@@ -11,7 +11,8 @@ import torch
 
 from autograder.mistakes import autodiff as mistakes
 from autograder.probes.autodiff_ops import ELEMENTWISE, torch_forward
-from autograder.probes.standins import topological_order as kit_topological_order
+from autograder.probes.substitution import graph_shape
+from autograder.standins import ordered
 from autograder.suites.autodiff_graphs import Program, graph
 
 
@@ -67,7 +68,8 @@ def simulate(kind: str, case: int, op: str = "", local: mistakes.Local | None = 
     for node in nodes:
         node.parents = tuple(nodes[j] for j in p.parents[node.slot])
     out = p.out()
-    topo = [n.slot for n in kit_topological_order(nodes[out])]
+    walked, parents = graph_shape(nodes[out])
+    topo = [walked[i].slot for i in ordered(parents)]
     grads = {i: torch.zeros_like(values[i]) for i in topo}
     grads[out] = {"one": torch.ones_like, "zero": torch.zeros_like,
                   "value": torch.clone}[order.seed](values[out])

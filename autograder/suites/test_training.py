@@ -49,18 +49,6 @@ MODULE = "training"
 DELTA = 1e-9   # a correct implementation fails a statistical check with probability <= DELTA
 
 
-def seeded_call(submission, function: str, check: str, seed: int, *args, **kwargs):
-    """The student's function(args[0], args[1], rng, *args[2:]) with rng = default_rng(seed),
-    made in the child (a Generator cannot cross the boundary); Mismatch when the call modified
-    one of its inputs."""
-    reply = submission.probe("call_seeded", MODULE, function, seed, *args, module=MODULE,
-                             **kwargs)
-    modified = ", ".join(str(name)[:40] for name in reply["modified"])
-    assert_true(not modified, f"{check}: modified its input {modified}\n  functions must not "
-                              f"change their inputs: work on a copy, or build a new array")
-    return reply["value"]
-
-
 # ---------------------------------------------------------------------------------------------
 # Q2.1 — early stopping
 # ---------------------------------------------------------------------------------------------
@@ -160,8 +148,8 @@ def dropout_call(submission, x: np.ndarray, p: float, seed: int, train: bool = T
     """(out, mask, check) of dropout(x, p, default_rng(seed), train): a tuple of two arrays of
     x's shape, the mask of float64 0.0 / 1.0."""
     check = f"dropout(x, p={p}, rng{'' if train else ', train=False'})"
-    result = seeded_call(submission, "dropout", check, seed, x, p,
-                         **({} if train else {"train": False}))
+    result = submission.call_seeded(MODULE, "dropout", seed, x, p,
+                                    **({} if train else {"train": False}))
     out, mask = as_parts(result, 2, check)
     for name, value in (("out", out), ("mask", mask)):
         assert_true(isinstance(value, np.ndarray) and value.shape == x.shape,
