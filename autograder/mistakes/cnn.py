@@ -85,7 +85,7 @@ def conv_output_shape(h, w, k, stride, padding, expected) -> dict:
         return tuple(size(n) for n in (h, w))
 
     return {
-        "forgot the +1: there are (size + 2·padding − k) // stride + 1 window positions":
+        "forgot the +1: there are (size + 2·padding - k) // stride + 1 window positions":
             tuple(n - 1 for n in expected),
         "padding counted once: it is added on both sides, + 2·padding":
             each(lambda n: (n + p - k) // s + 1),
@@ -93,7 +93,7 @@ def conv_output_shape(h, w, k, stride, padding, expected) -> dict:
             each(lambda n: (n - 2 * p - k) // s + 1),
         "rounded up: the output size rounds down (floor) when the stride does not divide":
             each(lambda n: -(-(n + 2 * p - k) // s) + 1),
-        "true division: the size is an int, (size + 2·padding − k) // stride + 1":
+        "true division: the size is an int, (size + 2·padding - k) // stride + 1":
             each(lambda n: (n + 2 * p - k) / s + 1),
         "stride ignored: divide by the stride": each(lambda n: n + 2 * p - k + 1),
         "height and width swapped: the result is (h_out, w_out)": tuple(expected[::-1]),

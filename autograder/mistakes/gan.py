@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-STABLE = ("use F.logsigmoid(l), and log(1 − sigmoid(l)) = logsigmoid(−l) (or "
+STABLE = ("use F.logsigmoid(l), and log(1 - sigmoid(l)) = logsigmoid(-l) (or "
           "F.binary_cross_entropy_with_logits)")
-NAIVE = ("log(sigmoid(l)) or log(1 − sigmoid(l)) is −inf once sigmoid(l) rounds to 0 or 1 "
+NAIVE = ("log(sigmoid(l)) or log(1 - sigmoid(l)) is -inf once sigmoid(l) rounds to 0 or 1 "
          "(|l| of a few tens): " + STABLE)
 THROUGH_PROBABILITIES = ("the loss went through probabilities (sigmoid, then "
                          "F.binary_cross_entropy or a clamped log): its gradient is 0 once "
@@ -43,7 +43,7 @@ def _per_row_sum(losses):
 
 def _clamped_mistakes(terms) -> dict:
     """terms: [(logits, target)], the BCE terms of a loss, each a mean."""
-    return {f"probabilities clamped to [{eps:g}, 1 − {eps:g}] before the log: the loss is wrong "
+    return {f"probabilities clamped to [{eps:g}, 1 - {eps:g}] before the log: the loss is wrong "
             f"once |logit| > {abs(torch.logit(torch.tensor(eps, dtype=torch.float64))):.0f}; "
             + STABLE: sum(_clamped(l, t, eps) for l, t in terms)
             for eps in (1e-7, 1e-8, 1e-10, 1e-12)}
@@ -55,11 +55,11 @@ def discriminator_loss(real_logits, fake_logits, expected) -> dict:
     found = {
         "swapped labels: real examples are labelled 1 and generated ones 0":
             _bce(r, 0.0) + _bce(f, 1.0),
-        "generated examples labelled 1 too: their target is 0, the loss has log(1 − sigmoid)":
+        "generated examples labelled 1 too: their target is 0, the loss has log(1 - sigmoid)":
             _bce(r, 1.0) + _bce(f, 1.0),
         "real examples labelled 0 too: their target is 1, the loss has log sigmoid(real)":
             _bce(r, 0.0) + _bce(f, 0.0),
-        "sign error: the loss is −mean log sigmoid(real) − mean log(1 − sigmoid(fake)), which "
+        "sign error: the loss is -mean log sigmoid(real) - mean log(1 - sigmoid(fake)), which "
         "is >= 0": -expected,
         "summed instead of averaged: each term is a mean over its logits":
             _bce(r, 1.0, "sum") + _bce(f, 0.0, "sum"),
@@ -83,11 +83,11 @@ def discriminator_loss(real_logits, fake_logits, expected) -> dict:
 def generator_loss_saturating(fake_logits, expected) -> dict:
     f = fake_logits
     found = {
-        "this is the non-saturating loss −mean log sigmoid(l): the saturating (minimax) loss is "
-        "mean log(1 − sigmoid(l))": _bce(f, 1.0),
-        "sign error: the saturating loss is mean log(1 − sigmoid(l)), which is <= 0": -expected,
-        "log sigmoid(l) instead of log(1 − sigmoid(l)): the minimax generator minimises "
-        "mean log(1 − D(G(z)))": -_bce(f, 1.0),
+        "this is the non-saturating loss -mean log sigmoid(l): the saturating (minimax) loss is "
+        "mean log(1 - sigmoid(l))": _bce(f, 1.0),
+        "sign error: the saturating loss is mean log(1 - sigmoid(l)), which is <= 0": -expected,
+        "log sigmoid(l) instead of log(1 - sigmoid(l)): the minimax generator minimises "
+        "mean log(1 - D(G(z)))": -_bce(f, 1.0),
         "summed instead of averaged": expected * f.numel(),
         "per-logit losses returned: the loss is their mean, a 0-d tensor": -_bce(f, 0.0, "none"),
         NAIVE: torch.log(1 - torch.sigmoid(f)).mean(),
@@ -104,10 +104,10 @@ def generator_loss_saturating(fake_logits, expected) -> dict:
 def generator_loss_nonsaturating(fake_logits, expected) -> dict:
     f = fake_logits
     found = {
-        "this is the saturating loss mean log(1 − sigmoid(l)): the non-saturating loss is "
-        "−mean log sigmoid(l)": -_bce(f, 0.0),
-        "sign error: the non-saturating loss is −mean log sigmoid(l), which is >= 0": -expected,
-        "this is D's loss on the fakes, −mean log(1 − sigmoid(l)): the generator wants "
+        "this is the saturating loss mean log(1 - sigmoid(l)): the non-saturating loss is "
+        "-mean log sigmoid(l)": -_bce(f, 0.0),
+        "sign error: the non-saturating loss is -mean log sigmoid(l), which is >= 0": -expected,
+        "this is D's loss on the fakes, -mean log(1 - sigmoid(l)): the generator wants "
         "sigmoid(l) near 1": _bce(f, 0.0),
         "summed instead of averaged": expected * f.numel(),
         "per-logit losses returned: the loss is their mean, a 0-d tensor": _bce(f, 1.0, "none"),

@@ -44,7 +44,7 @@ def vae_forward(x, encoder, decoder, eps, expected) -> dict:
                     stats[:, 0::2] + torch.exp(stats[:, 1::2] / 2) * eps),
         f"exp(logvar) used as the standard deviation: {STD}": with_z(mu + torch.exp(logvar) * eps),
         f"z = mu + logvar * eps: logvar is a log-variance, {STD}": with_z(mu + logvar * eps),
-        f"exp(−logvar / 2) used as the standard deviation: {STD}":
+        f"exp(-logvar / 2) used as the standard deviation: {STD}":
             with_z(mu + torch.exp(-logvar / 2) * eps),
         "z = mu: the noise eps was ignored; z = mu + exp(logvar / 2) * eps": with_z(mu),
         "decoded mu instead of the sample z": (decoder(mu), mu, logvar, z),
@@ -131,13 +131,13 @@ def bernoulli_log_likelihood(x, x_logits, expected) -> dict:
             expected.mean(),
         "returned the sum over the batch: the result is per example, shape (B,)":
             expected.sum(),
-        "the (1 − x) log(1 − sigmoid(l)) term is missing":
+        "the (1 - x) log(1 - sigmoid(l)) term is missing":
             _per_example(x * F.logsigmoid(x_logits)),
         "the x log sigmoid(l) term is missing": _per_example((1 - x) * F.logsigmoid(-x_logits)),
-        "targets swapped: x log sigmoid(l) + (1 − x) log(1 − sigmoid(l)), not x log(1 − "
+        "targets swapped: x log sigmoid(l) + (1 - x) log(1 - sigmoid(l)), not x log(1 - "
         "sigmoid(l)) + ...": _per_example(_log_p(1 - x, x_logits)),
-        "log(sigmoid(l)) or log(1 − sigmoid(l)) is −inf once sigmoid(l) rounds to 0 or 1 "
-        "(|l| of a few tens): use F.logsigmoid(l), and log(1 − sigmoid(l)) = logsigmoid(−l)":
+        "log(sigmoid(l)) or log(1 - sigmoid(l)) is -inf once sigmoid(l) rounds to 0 or 1 "
+        "(|l| of a few tens): use F.logsigmoid(l), and log(1 - sigmoid(l)) = logsigmoid(-l)":
             _per_example(x * torch.log(torch.sigmoid(x_logits))
                          + (1 - x) * torch.log(1 - torch.sigmoid(x_logits))),
         "the log-likelihood went through probabilities (F.binary_cross_entropy of sigmoid(l)): "
@@ -150,7 +150,7 @@ def bernoulli_log_likelihood(x, x_logits, expected) -> dict:
             log_p.sum(-1)
     for eps in (1e-7, 1e-8, 1e-10, 1e-12):
         p = torch.sigmoid(x_logits).clamp(eps, 1 - eps)
-        found[f"probabilities clamped to [{eps:g}, 1 − {eps:g}] before the log: wrong for large "
+        found[f"probabilities clamped to [{eps:g}, 1 - {eps:g}] before the log: wrong for large "
               f"logits; use F.logsigmoid"] = \
             _per_example(x * torch.log(p) + (1 - x) * torch.log(1 - p))
     return found
@@ -170,7 +170,7 @@ def elbo(x, x_logits, mu, logvar, expected) -> dict:
     return {
         "added the KL: the ELBO is log p(x|z) MINUS KL(q || p)": (rec + kl).mean(),
         "summed over the batch: the ELBO is the MEAN over the batch": expected * len(rec),
-        "returned the loss −ELBO: the function returns the ELBO itself, to be maximised":
+        "returned the loss -ELBO: the function returns the ELBO itself, to be maximised":
             -expected,
         "returned one ELBO per example: the result is their mean, a 0-d tensor": rec - kl,
         "the log-likelihood was averaged over pixels: sum it": (rec / x[0].numel() - kl).mean(),
@@ -179,8 +179,8 @@ def elbo(x, x_logits, mu, logvar, expected) -> dict:
             (rec - kl_log_std).mean(),
         "the KL term is averaged over the latent dimensions: sum it":
             (rec - kl / mu.shape[1]).mean(),
-        "the KL term is missing: ELBO = log p(x|z) − KL(q(z|x) || N(0, I))": rec.mean(),
-        "the reconstruction term is missing: ELBO = log p(x|z) − KL": -kl.mean(),
+        "the KL term is missing: ELBO = log p(x|z) - KL(q(z|x) || N(0, I))": rec.mean(),
+        "the reconstruction term is missing: ELBO = log p(x|z) - KL": -kl.mean(),
     }
 
 
@@ -190,7 +190,7 @@ def gaussian_kl(mu, logvar, expected) -> dict:
     prior = Normal(torch.zeros_like(mu), torch.ones_like(mu))
     return {
         "missing the factor 1/2 of the Gaussian KL": 2 * expected,
-        "sign error: KL >= 0, it is 1/2 sum (mu² + exp(logvar) − 1 − logvar)": -expected,
+        "sign error: KL >= 0, it is 1/2 sum (mu² + exp(logvar) - 1 - logvar)": -expected,
         "read logvar as log sigma: the variance is exp(logvar), not exp(2 logvar)":
             kl_divergence(Normal(mu, torch.exp(logvar)), prior).sum(-1),
         "read logvar as the variance: it is its log, the variance is exp(logvar)":
@@ -202,10 +202,10 @@ def gaussian_kl(mu, logvar, expected) -> dict:
         "returned one KL per dimension: sum over D to get (B,)": _gaussian_kl(mu, logvar),
         "summed over the batch too: the result is one KL per example, (B,)": expected.sum(),
         "averaged over the batch: the result is one KL per example, (B,)": expected.mean(),
-        "sign of the log term: it is − logvar": expected + logvar.sum(-1),
-        "+ 1 instead of − 1 in 1/2 (mu² + exp(logvar) − 1 − logvar)": expected + d,
-        "the − 1 is missing from 1/2 (mu² + exp(logvar) − 1 − logvar)": expected + d / 2,
-        "mu is not squared: 1/2 (mu² + exp(logvar) − 1 − logvar)":
+        "sign of the log term: it is - logvar": expected + logvar.sum(-1),
+        "+ 1 instead of - 1 in 1/2 (mu² + exp(logvar) - 1 - logvar)": expected + d,
+        "the - 1 is missing from 1/2 (mu² + exp(logvar) - 1 - logvar)": expected + d / 2,
+        "mu is not squared: 1/2 (mu² + exp(logvar) - 1 - logvar)":
             expected + 0.5 * (mu - mu**2).sum(-1),
     }
 
@@ -220,7 +220,7 @@ def reparameterize(mu, logvar, eps, expected) -> dict:
             mu + torch.sqrt(logvar) * eps,
         f"std = exp(logvar) / 2: the 1/2 goes inside the exp, {STD}":
             mu + 0.5 * torch.exp(logvar) * eps,
-        f"std = exp(−logvar / 2): {STD}": mu + torch.exp(-logvar / 2) * eps,
+        f"std = exp(-logvar / 2): {STD}": mu + torch.exp(-logvar / 2) * eps,
         "ignored eps: z = mu + exp(logvar / 2) * eps": mu,
         "eps subtracted: z = mu + exp(logvar / 2) * eps": 2 * mu - expected,
     }
@@ -244,7 +244,7 @@ def categorical_elbo(log_px_given_z, q_logits, prior_logits, expected) -> dict:
         "added the KL: ELBO = E_q[log p(x|z)] MINUS KL": (rec + kl).mean(),
         "summed over the batch: the result is the MEAN over the batch": expected * len(rec),
         "returned one ELBO per example: the result is their mean, a 0-d tensor": rec - kl,
-        "returned the loss −ELBO: the function returns the ELBO itself": -expected,
+        "returned the loss -ELBO: the function returns the ELBO itself": -expected,
         "used the unnormalised q_logits as log q: apply log_softmax first":
             with_kl_terms(q * (q_logits - log_p)),
         "used the unnormalised prior_logits as log p: apply log_softmax first":
@@ -257,17 +257,17 @@ def categorical_elbo(log_px_given_z, q_logits, prior_logits, expected) -> dict:
         "unweighted": (log_px.sum(-1) - kl).mean(),
         "the expected log-likelihood is weighted by the prior: the expectation is under q(k|x)":
             ((p * log_px).sum(-1) - kl).mean(),
-        "the KL term is missing: ELBO = E_q[log p(x|z)] − KL(q || prior)": rec.mean(),
-        "the expected log-likelihood is missing: ELBO = E_q[log p(x|z)] − KL": -kl.mean(),
+        "the KL term is missing: ELBO = E_q[log p(x|z)] - KL(q || prior)": rec.mean(),
+        "the expected log-likelihood is missing: ELBO = E_q[log p(x|z)] - KL": -kl.mean(),
         "a term with q(k) = 0 counts 0 (0 log 0 = 0, even where the prior is 0 too): mask it, "
-        "e.g. with torch.where, instead of computing 0 * (−inf) = nan":
+        "e.g. with torch.where, instead of computing 0 * (-inf) = nan":
             with_kl_terms(q * (log_q - log_p)),
-        "q(k) rounds to exactly 0 for a logit far below the others, and log(0) = −inf: use "
+        "q(k) rounds to exactly 0 for a logit far below the others, and log(0) = -inf: use "
         "log_softmax, not log(softmax)": with_kl_terms(q * (torch.log(q) - log_p)),
         "log(softmax) where q(k) rounds to 0: masking the term keeps the value right, but "
-        "log(0) = −inf still reaches the gradient (nan); use log_softmax":
+        "log(0) = -inf still reaches the gradient (nan); use log_softmax":
             with_kl_terms(torch.where(q == 0, torch.zeros_like(q), q * (torch.log(q) - log_p))),
         "a small constant added inside the logs (log(p + 1e-10)): when q puts mass on a value "
-        "the prior excludes, KL(q || p) = +inf and the ELBO is −inf":
+        "the prior excludes, KL(q || p) = +inf and the ELBO is -inf":
             with_kl_terms(q * (torch.log(q + 1e-10) - torch.log(p + 1e-10))),
     }
