@@ -3,8 +3,8 @@
 The probes run inside the sandboxed child and hold no reference value: each builds what cannot
 cross the boundary (torch modules from weight arrays, a test function f from its coefficients,
 leaf tensors that require grad), calls the student's function through base.call_checked (so
-that an input changed in place is reported as submission.call reports it), runs autograd on
-the student's result, and returns plain data.
+that an input changed in place, its .grad included, is reported as submission.call reports
+it), runs autograd on the student's result, and returns plain data.
 
 The grader builds the same objects from the same arrays with the same helpers (leaves_of,
 mlp_module, weighted_grads), so "the gradient of L" means one thing on both sides:
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autograder.probes.base import call_checked, probe, student_function
+from autograder.probes.base import _parameter_names, call_checked, probe, student_function
 
 NOT_DIFFERENTIABLE = ("does not require grad: no autograd graph links it to the inputs (it was "
                       "computed under no_grad, detached, or through numpy or Python numbers)")
@@ -96,6 +96,24 @@ def module_parameters(module: nn.Sequential) -> list:
 
 
 # --- probes (in the child) --------------------------------------------------------------------
+def _autograd_state(args) -> list:
+    return [(a.requires_grad, a.grad is None) if isinstance(a, torch.Tensor) else None
+            for a in args]
+
+
+def _call(function, args: list) -> dict:
+    """base.call_checked(function, args), where a tensor input whose autograd state the call
+    changed (a .grad set on it, requires_grad switched) also counts as modified: the caller's
+    tensors are left untouched, .grad included."""
+    before = _autograd_state(args)
+    reply = call_checked(function, args, {})
+    names = _parameter_names(function, len(args))
+    after = _autograd_state(args)
+    reply["modified"] += [names[i] for i in range(len(args))
+                          if before[i] != after[i] and names[i] not in reply["modified"]]
+    return reply
+
+
 @probe
 def call_with_grads(module: str, function: str, args: list, differentiable: list, weights: list):
     """Call module.function(*args) with args[i] a fresh leaf requiring grad for i in
@@ -107,7 +125,7 @@ def call_with_grads(module: str, function: str, args: list, differentiable: list
     """
     args, leaves = leaves_of(args, differentiable)
     with torch.enable_grad():
-        reply = call_checked(student_function(module, function), args, {})
+        reply = _call(student_function(module, function), args)
         grads, reason = weighted_grads(reply["value"], weights, leaves)
     return {"value": _detached(reply["value"]), "modified": reply["modified"], "grads": grads,
             "reason": reason}
@@ -132,7 +150,7 @@ def call_autoencoder(module: str, function: str, encoder_weights: list, decoder_
                   "vae_generate": (lambda eps: own(decoder, eps), [eps])}[function]
     params = module_parameters(encoder) + module_parameters(decoder)
     with torch.enable_grad():
-        reply = call_checked(call, args, {})
+        reply = _call(call, args)
         grads, reason = weighted_grads(reply["value"], weights, params)
     return {"value": _detached(reply["value"]), "modified": reply["modified"], "reason": reason,
             "encoder_grads": grads[:4], "decoder_grads": grads[4:]}
@@ -149,7 +167,7 @@ def pathwise_quadratic(a, c, mu, sigma, eps):
         return (a * z**2 + c * z).sum(dim=-1)
 
     own = student_function("vae", "pathwise_grad")
-    reply = call_checked(lambda mu, sigma, eps: own(f, mu, sigma, eps), [mu, sigma, eps], {})
+    reply = _call(lambda mu, sigma, eps: own(f, mu, sigma, eps), [mu, sigma, eps])
     return {"value": _detached(reply["value"]), "modified": reply["modified"]}
 
 
@@ -164,7 +182,7 @@ def score_function_table(table, logits, samples):
         return table[k]
 
     own = student_function("vae", "score_function_grad")
-    reply = call_checked(lambda logits, samples: own(f, logits, samples), [logits, samples], {})
+    reply = _call(lambda logits, samples: own(f, logits, samples), [logits, samples])
     return {"value": _detached(reply["value"]), "modified": reply["modified"]}
 
 
@@ -184,6 +202,17 @@ def checked_reply(reply, where: str) -> dict:
         raise Mismatch(f"{where}: modified its input {names}\n  functions must not change "
                        f"their inputs: work on a copy, or build a new array or dict")
     return reply
+
+
+def call_student_with_grads(submission, module: str, function: str, args, differentiable,
+                            weights) -> dict:
+    """The grader's call of the probe call_with_grads: module.function(*args), its value and the
+    gradients of sum_i sum(weights[i] * result_i) w.r.t. args[differentiable], inputs checked."""
+    from autograder.checks import describe_call
+
+    reply = submission.probe("call_with_grads", module, function, list(args),
+                             list(differentiable), list(weights), module=module)
+    return checked_reply(reply, describe_call(function, args))
 
 
 def plain(value):

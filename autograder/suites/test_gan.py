@@ -22,10 +22,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import assert_close, case_rng, describe_call
+from autograder.checks import assert_close, case_rng
 from autograder.mistakes import gan as mistakes
-from autograder.probes.generative import (assert_gradients, checked_reply, leaves_of,
-                                          reference_of)
+from autograder.probes.generative import (assert_gradients, call_student_with_grads,
+                                          leaves_of, reference_of)
 from autograder.references import reference
 
 MODULE = "gan"
@@ -97,10 +97,8 @@ def check_value(got, function, case, check):
 def check_value_and_gradients(submission, function, case, check):
     """One call through call_with_grads: the loss, then its gradients, against torch's."""
     args = args_for(function, case)
-    weight = torch.tensor(WEIGHT, dtype=torch.float64)
-    reply = checked_reply(submission.probe("call_with_grads", MODULE, function, args,
-                                           list(range(len(args))), [weight], module=MODULE),
-                          describe_call(function, args))
+    reply = call_student_with_grads(submission, MODULE, function, args, range(len(args)),
+                                    [torch.tensor(WEIGHT, dtype=torch.float64)])
     check_value(reply["value"], function, case, check)
     assert_gradients(reply, loss_reference(function, case), names_of(function),
                      check=f"{check}, back-propagating {WEIGHT} * loss",

@@ -29,10 +29,11 @@ import torch.nn.functional as F
 from torch.distributions import Bernoulli, Categorical, Normal, kl_divergence
 
 from autograder.checks import (as_array, as_parts, assert_close, assert_true, assert_within,
-                               case_rng, describe_call, matching_hints)
+                               case_rng, matching_hints)
 from autograder.mistakes import vae as mistakes
-from autograder.probes.generative import (assert_gradients, checked_reply, leaves_of,
-                                          mlp_module, module_parameters, reference_of)
+from autograder.probes.generative import (assert_gradients, call_student_with_grads,
+                                          checked_reply, leaves_of, mlp_module,
+                                          module_parameters, reference_of)
 from autograder.references import reference
 
 MODULE = "vae"
@@ -41,14 +42,6 @@ NEG_INF = float("-inf")
 
 def T(array) -> torch.Tensor:
     return torch.as_tensor(np.asarray(array, dtype=np.float64))
-
-
-def call_with_grads(submission, function, args, differentiable, weights) -> dict:
-    """The student's function.(*args) through the probe call_with_grads (value, gradients of
-    sum_i sum(weights[i] * result_i) w.r.t. args[differentiable])."""
-    reply = submission.probe("call_with_grads", MODULE, function, list(args),
-                             list(differentiable), list(weights), module=MODULE)
-    return checked_reply(reply, describe_call(function, args))
 
 
 def part(found: dict, i: int) -> dict:
@@ -531,7 +524,8 @@ def test_bernoulli_log_likelihood_gradient(submission, case):
     x, logits, w = bernoulli_case(case)
     expected = bernoulli_reference(case)
     check = "bernoulli_log_likelihood(x, x_logits)"
-    reply = call_with_grads(submission, "bernoulli_log_likelihood", [x, logits], [1], [w])
+    reply = call_student_with_grads(submission, MODULE, "bernoulli_log_likelihood", [x, logits],
+                                    [1], [w])
     assert_close(reply["value"], expected["value"], check=check, inputs=bernoulli_inputs(case),
                  mistakes=expected["mistakes"])
     assert_gradients(reply, expected, ["x_logits"], check=f"{check}, back-propagating "
@@ -600,8 +594,8 @@ def test_elbo_gradients(submission, case):
     gradients of log(1 - sigmoid), and the mistakes of test_elbo_values."""
     expected = elbo_reference(case)
     check = "elbo(x, x_logits, mu, logvar)"
-    reply = call_with_grads(submission, "elbo", elbo_case(case), [1, 2, 3],
-                            [torch.tensor(ELBO_WEIGHT, dtype=torch.float64)])
+    reply = call_student_with_grads(submission, MODULE, "elbo", elbo_case(case), [1, 2, 3],
+                                    [torch.tensor(ELBO_WEIGHT, dtype=torch.float64)])
     assert_close(reply["value"], expected["value"], check=check, inputs=elbo_inputs(case),
                  mistakes=expected["mistakes"])
     assert_gradients(reply, expected, ["x_logits", "mu", "logvar"],
@@ -662,7 +656,7 @@ def test_gaussian_kl_gradients(submission, case):
     graph), a detached term, and the mistakes of test_gaussian_kl_values."""
     mu, logvar, w = kl_case(case)
     expected = kl_reference(case)
-    reply = call_with_grads(submission, "gaussian_kl", [mu, logvar], [0, 1], [w])
+    reply = call_student_with_grads(submission, MODULE, "gaussian_kl", [mu, logvar], [0, 1], [w])
     check = "gaussian_kl(mu, logvar)"
     assert_close(reply["value"], expected["value"], check=check, inputs=kl_inputs(case),
                  mistakes=expected["mistakes"])
@@ -723,7 +717,8 @@ def test_reparameterize_gradients(submission, case):
     logvar (values right, no gradient), and the mistakes of test_reparameterize_values."""
     mu, logvar, eps, w = reparam_case(case)
     expected = reparam_reference(case)
-    reply = call_with_grads(submission, "reparameterize", [mu, logvar, eps], [0, 1], [w])
+    reply = call_student_with_grads(submission, MODULE, "reparameterize", [mu, logvar, eps],
+                                    [0, 1], [w])
     check = "reparameterize(mu, logvar, eps)"
     assert_close(reply["value"], expected["value"], check=check, inputs=reparam_inputs(case),
                  mistakes=expected["mistakes"])
@@ -816,8 +811,8 @@ def cat_inputs(case):
 def check_cat_gradients(submission, case, check, candidates=None):
     """The value, then the gradients of 0.7 * ELBO; hints only from `candidates` if given."""
     expected = cat_reference(case)
-    reply = call_with_grads(submission, "categorical_elbo", cat_case(case), [0, 1, 2],
-                            [torch.tensor(CAT_WEIGHT, dtype=torch.float64)])
+    reply = call_student_with_grads(submission, MODULE, "categorical_elbo", cat_case(case),
+                                    [0, 1, 2], [torch.tensor(CAT_WEIGHT, dtype=torch.float64)])
     assert_close(reply["value"], expected["value"], check=check, inputs=cat_inputs(case),
                  mistakes={hint: value for hint, value in expected["mistakes"].items()
                            if candidates is None or hint in candidates})
