@@ -12,7 +12,9 @@ in their docstrings.
 Cross-question calls, as the contract declares them: vae_forward (Q5.1) may call
 reparameterize (Q5.6) and elbo (Q5.4) may call gaussian_kl (Q5.5); the plugin grades them with
 the kit's own reparameterize and gaussian_kl (probes/standins.py), so a bug there costs only its
-own question. elbo may also call bernoulli_log_likelihood, which is Q5.4's own.
+own question. elbo may also call bernoulli_log_likelihood, which is Q5.4's own: an elbo right
+given the student's own bernoulli_log_likelihood passes, so a bug there costs Q5.4 once, in
+the tests of bernoulli_log_likelihood.
 
 Every test that looks at gradients compares the same call's value first: a gradient pays only
 with the value right. Hints come from autograder/mistakes/vae.py (the student's value, or
@@ -28,8 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Bernoulli, Categorical, Normal, kl_divergence
 
-from autograder.checks import (as_array, as_parts, assert_close, assert_true, assert_within,
-                               case_rng, matching_hints)
+from autograder.checks import (Mismatch, as_array, as_parts, assert_close, assert_true,
+                               assert_within, case_rng, matching_hints)
+from autograder.isolation.sandbox import StudentCodeError
 from autograder.mistakes import vae as mistakes
 from autograder.probes.generative import (assert_gradients, call_student_with_grads,
                                           checked_reply, leaves_of, mlp_module,
@@ -573,34 +576,79 @@ def elbo_inputs(case):
     return dict(zip(["x", "x_logits", "mu", "logvar"], elbo_case(case)))
 
 
+@reference
+def elbo_kl_part(case: int) -> dict:
+    """The KL term of each example and the gradients of -1.5 * mean(KL) w.r.t. mu and logvar:
+    what an elbo adds to its log-likelihood term (see right_given_own_likelihood)."""
+    _, _, mu, logvar = elbo_case(case)
+    (mu_l, logvar_l), _ = leaves_of([mu, logvar], [0, 1])
+    kl = kl_twin(mu_l, logvar_l)
+    grads = torch.autograd.grad(-ELBO_WEIGHT * kl.mean(), (mu_l, logvar_l))
+    return {"kl": kl.detach().numpy(), "grads": [g.numpy() for g in grads]}
+
+
+def right_given_own_likelihood(submission, case: int, value, grads=None) -> bool:
+    """Whether `value` (and `grads`, w.r.t. x_logits, mu, logvar) are those of 1.5 * the mean
+    of own - KL, with `own` the student's own bernoulli_log_likelihood: what an elbo right in
+    itself gives when that function, graded in its own tests, is wrong."""
+    x, logits, _, _ = elbo_case(case)
+    B, kl = x.shape[0], elbo_kl_part(case)
+    try:
+        own = call_student_with_grads(submission, MODULE, "bernoulli_log_likelihood",
+                                      [x, logits], [1],
+                                      [torch.full((B,), ELBO_WEIGHT / B, dtype=torch.float64)])
+        rec = as_array(own["value"], "bernoulli_log_likelihood", "")
+        assert_true(rec.shape == (B,), "")
+        assert_close(value, (rec - kl["kl"]).mean(), check="elbo", inputs={})
+        if grads is not None:
+            assert_true(own["reason"] is None and own["grads"][0] is not None, "")
+            for got, want in zip(grads, [own["grads"][0], *kl["grads"]]):
+                assert_true(got is not None, "")
+                assert_close(got, want, check="elbo", inputs={})
+    except (StudentCodeError, Mismatch):
+        return False
+    return True
+
+
 @pytest.mark.question("5.4", weight=2)
 @pytest.mark.parametrize("case", range(len(ELBO_SPECS)))
 def test_elbo_values(submission, case):
-    """mean_b [sum_pixels log p(x_b|z_b) - KL(q(z|x_b) || N(0, I))], torch.distributions.
-    Fails: +KL, a sum over the batch, -ELBO returned, a (B,) result, a pixel-averaged
-    likelihood, a term missing, log(sigmoid) at ±100 (case 2); in a KL written inline: no 1/2,
-    logvar read as log sigma, a mean over D."""
+    """mean_b [sum_pixels log p(x_b|z_b) - KL(q(z|x_b) || N(0, I))], torch.distributions, or
+    the same with the student's own bernoulli_log_likelihood (its mistakes are charged in its
+    own tests). Fails: +KL, a sum over the batch, -ELBO returned, a (B,) result, a
+    pixel-averaged likelihood written inline, a term missing, log(sigmoid) at ±100 (case 2); in
+    a KL written inline: no 1/2, logvar read as log sigma, a mean over D."""
     expected = elbo_reference(case)
-    assert_close(submission.call(MODULE, "elbo", *elbo_case(case)), expected["value"],
-                 check="elbo(x, x_logits, mu, logvar)", inputs=elbo_inputs(case),
-                 mistakes=expected["mistakes"])
+    got = submission.call(MODULE, "elbo", *elbo_case(case))
+    try:
+        assert_close(got, expected["value"], check="elbo(x, x_logits, mu, logvar)",
+                     inputs=elbo_inputs(case), mistakes=expected["mistakes"])
+    except Mismatch:
+        if not right_given_own_likelihood(submission, case, got):
+            raise
 
 
 @pytest.mark.question("5.4", weight=1.5)
 @pytest.mark.parametrize("case", range(len(ELBO_SPECS)))
 def test_elbo_gradients(submission, case):
     """The value, then the gradient of 1.5 * elbo w.r.t. x_logits, mu and logvar equals torch's
-    autograd on the torch.distributions ELBO; finite at logits ±100. Fails: detached terms, nan
-    gradients of log(1 - sigmoid), and the mistakes of test_elbo_values."""
+    autograd on the torch.distributions ELBO (or on the same with the student's own
+    bernoulli_log_likelihood); finite at logits ±100. Fails: detached terms, nan gradients of
+    log(1 - sigmoid), and the mistakes of test_elbo_values."""
     expected = elbo_reference(case)
     check = "elbo(x, x_logits, mu, logvar)"
     reply = call_student_with_grads(submission, MODULE, "elbo", elbo_case(case), [1, 2, 3],
                                     [torch.tensor(ELBO_WEIGHT, dtype=torch.float64)])
-    assert_close(reply["value"], expected["value"], check=check, inputs=elbo_inputs(case),
-                 mistakes=expected["mistakes"])
-    assert_gradients(reply, expected, ["x_logits", "mu", "logvar"],
-                     check=f"{check}, back-propagating {ELBO_WEIGHT} * elbo",
-                     inputs=elbo_inputs(case))
+    try:
+        assert_close(reply["value"], expected["value"], check=check, inputs=elbo_inputs(case),
+                     mistakes=expected["mistakes"])
+        assert_gradients(reply, expected, ["x_logits", "mu", "logvar"],
+                         check=f"{check}, back-propagating {ELBO_WEIGHT} * elbo",
+                         inputs=elbo_inputs(case))
+    except Mismatch:
+        if reply["reason"] is not None or not right_given_own_likelihood(
+                submission, case, reply["value"], reply["grads"]):
+            raise
 
 
 # ----------------------------------------------------------------------------------------------
