@@ -16,7 +16,7 @@ Q4.2, the components of a CNN:
 - max_pool2d vs F.max_pool2d, max_pool2d_backward vs its autograd (overlapping windows, ties);
 - flatten vs torch.flatten(x, 1);
 - cnn_forward vs nn.Sequential(Conv2d, ReLU, MaxPool2d(pool, pool), Flatten, Linear) holding
-  the same weights. It runs with the kit's own conv2d (Q4.1's, see probes/standins.py); its
+  the same weights. It runs with the kit's own conv2d (Q4.1's, see autograder/standins.py); its
   max_pool2d and flatten belong to Q4.2 itself and are graded in their own tests, so a
   cnn_forward that is right given the student's own max_pool2d and flatten passes (a bug in
   them costs Q4.2 once, in their own tests).

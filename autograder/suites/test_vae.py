@@ -11,10 +11,10 @@ in their docstrings.
 
 Cross-question calls, as the contract declares them: vae_forward (Q5.1) may call
 reparameterize (Q5.6) and elbo (Q5.4) may call gaussian_kl (Q5.5); the plugin grades them with
-the kit's own reparameterize and gaussian_kl (probes/standins.py), so a bug there costs only its
-own question. elbo may also call bernoulli_log_likelihood, which is Q5.4's own: an elbo right
-given the student's own bernoulli_log_likelihood passes, so a bug there costs Q5.4 once, in
-the tests of bernoulli_log_likelihood.
+the kit's own reparameterize and gaussian_kl (autograder/standins.py), so a bug there costs
+only its own question. elbo may also call bernoulli_log_likelihood, which is Q5.4's own: an
+elbo right given the student's own bernoulli_log_likelihood passes, so a bug there costs Q5.4
+once, in the tests of bernoulli_log_likelihood.
 
 Every test that looks at gradients compares the same call's value first: a gradient pays only
 with the value right. Hints come from autograder/mistakes/vae.py (the student's value, or
