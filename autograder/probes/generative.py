@@ -1,4 +1,4 @@
-"""Probes for the generative suites, test_vae.py and test_gan.py, and the grader's side of them.
+"""Probes for the generative suites, test_vae.py and test_gan.py.
 
 The probes run inside the sandboxed child and hold no reference value: each builds what cannot
 cross the boundary (torch modules from weight arrays, a test function f from its coefficients,
@@ -7,16 +7,15 @@ that an input changed in place, its .grad included, is reported as submission.ca
 it), runs autograd on the student's result, and returns plain data.
 
 The grader builds the same objects from the same arrays with the same helpers (leaves_of,
-mlp_module, weighted_grads), so "the gradient of L" means one thing on both sides:
-reference_of computes torch's value and gradients and those of each known mistake, and
-checked_reply reads a probe's reply the way submission.call reads its own.
+mlp_module, weighted_grads), so "the gradient of L" means one thing on both sides; its side of
+these probes is suites/generative_checks.py.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from autograder.probes.base import _parameter_names, call_checked, probe, student_function
+from autograder.probes.base import call_checked, probe, student_function
 
 NOT_DIFFERENTIABLE = ("does not require grad: no autograd graph links it to the inputs (it was "
                       "computed under no_grad, detached, or through numpy or Python numbers)")
@@ -96,24 +95,6 @@ def module_parameters(module: nn.Sequential) -> list:
 
 
 # --- probes (in the child) --------------------------------------------------------------------
-def _autograd_state(args) -> list:
-    return [(a.requires_grad, a.grad is None) if isinstance(a, torch.Tensor) else None
-            for a in args]
-
-
-def _call(function, args: list) -> dict:
-    """base.call_checked(function, args), where a tensor input whose autograd state the call
-    changed (a .grad set on it, requires_grad switched) also counts as modified: the caller's
-    tensors are left untouched, .grad included."""
-    before = _autograd_state(args)
-    reply = call_checked(function, args, {})
-    names = _parameter_names(function, len(args))
-    after = _autograd_state(args)
-    reply["modified"] += [names[i] for i in range(len(args))
-                          if before[i] != after[i] and names[i] not in reply["modified"]]
-    return reply
-
-
 @probe
 def call_with_grads(module: str, function: str, args: list, differentiable: list, weights: list):
     """Call module.function(*args) with args[i] a fresh leaf requiring grad for i in
@@ -125,7 +106,7 @@ def call_with_grads(module: str, function: str, args: list, differentiable: list
     """
     args, leaves = leaves_of(args, differentiable)
     with torch.enable_grad():
-        reply = _call(student_function(module, function), args)
+        reply = call_checked(student_function(module, function), args, {})
         grads, reason = weighted_grads(reply["value"], weights, leaves)
     return {"value": _detached(reply["value"]), "modified": reply["modified"], "grads": grads,
             "reason": reason}
@@ -150,7 +131,7 @@ def call_autoencoder(module: str, function: str, encoder_weights: list, decoder_
                   "vae_generate": (lambda eps: own(decoder, eps), [eps])}[function]
     params = module_parameters(encoder) + module_parameters(decoder)
     with torch.enable_grad():
-        reply = _call(call, args)
+        reply = call_checked(call, args, {})
         grads, reason = weighted_grads(reply["value"], weights, params)
     return {"value": _detached(reply["value"]), "modified": reply["modified"], "reason": reason,
             "encoder_grads": grads[:4], "decoder_grads": grads[4:]}
@@ -167,7 +148,7 @@ def pathwise_quadratic(a, c, mu, sigma, eps):
         return (a * z**2 + c * z).sum(dim=-1)
 
     own = student_function("vae", "pathwise_grad")
-    reply = _call(lambda mu, sigma, eps: own(f, mu, sigma, eps), [mu, sigma, eps])
+    reply = call_checked(lambda mu, sigma, eps: own(f, mu, sigma, eps), [mu, sigma, eps], {})
     return {"value": _detached(reply["value"]), "modified": reply["modified"]}
 
 
@@ -182,97 +163,5 @@ def score_function_table(table, logits, samples):
         return table[k]
 
     own = student_function("vae", "score_function_grad")
-    reply = _call(lambda logits, samples: own(f, logits, samples), [logits, samples])
+    reply = call_checked(lambda logits, samples: own(f, logits, samples), [logits, samples], {})
     return {"value": _detached(reply["value"]), "modified": reply["modified"]}
-
-
-# --- the grader's side ------------------------------------------------------------------------
-def checked_reply(reply, where: str) -> dict:
-    """A reply of the probes above, read as submission.call reads its own: a failure when the
-    student's function changed one of its inputs (same words as plugin.SubmissionHandle)."""
-    from autograder.checks import Mismatch
-    from autograder.isolation.sandbox import StudentCodeError
-    from autograder.text import printable
-
-    modified = reply.get("modified") if type(reply) is dict else None
-    if type(modified) is not list or not all(type(m) is str for m in modified):
-        raise StudentCodeError("protocol", f"{where}: unreadable answer from the child")
-    if modified:
-        names = ", ".join(printable(m)[:40] for m in modified)
-        raise Mismatch(f"{where}: modified its input {names}\n  functions must not change "
-                       f"their inputs: work on a copy, or build a new array or dict")
-    return reply
-
-
-def call_student_with_grads(submission, module: str, function: str, args, differentiable,
-                            weights) -> dict:
-    """The grader's call of the probe call_with_grads: module.function(*args), its value and the
-    gradients of sum_i sum(weights[i] * result_i) w.r.t. args[differentiable], inputs checked."""
-    from autograder.checks import describe_call
-
-    reply = submission.probe("call_with_grads", module, function, list(args),
-                             list(differentiable), list(weights), module=module)
-    return checked_reply(reply, describe_call(function, args))
-
-
-def plain(value):
-    """Tensors as numpy arrays, tuples as lists, recursively: what a @reference may return."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().numpy().copy()
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [plain(v) for v in value]
-    return value
-
-
-def reference_of(function, mistakes_of, args, leaves=(), weights=None) -> dict:
-    """torch's answer to one call, as plain data for a @reference:
-    {"value": function(*args), "mistakes": mistakes_of(*args, value) (hint -> value)}, and with
-    `weights` also "grads" (of L = sum_i sum(weights[i] * value_i) w.r.t. `leaves`, tensors of
-    args or parameters that require grad, as call_with_grads forms it) and "mistake_grads"
-    (hint -> the same gradients of that mistaken value; None where none reached a leaf)."""
-    with torch.enable_grad():
-        value = function(*args)
-        wrong = mistakes_of(*args, value)
-        found = {"value": value, "mistakes": wrong}
-        if weights is not None:
-            grads, reason = weighted_grads(value, weights, leaves)
-            if reason is not None:
-                from autograder.checks import SuiteError
-                raise SuiteError(f"{getattr(function, '__name__', function)}: the reference "
-                                 f"cannot be differentiated: {reason}")
-            found["grads"] = grads
-            found["mistake_grads"] = {hint: weighted_grads(v, weights, leaves)[0]
-                                      for hint, v in wrong.items()}
-    return plain(found)
-
-
-def assert_gradients(reply, expected: dict, names: list, *, check: str, inputs: dict,
-                     where: list | None = None, candidates=None) -> None:
-    """The gradients of a call_with_grads (or call_autoencoder) reply against `expected`, a
-    reference_of with weights: a fact when L could not be formed, then each gradient (names[j]
-    None: not compared; where[j]: a mask of the entries compared). A gradient's hints come from
-    the mistaken formulas (among `candidates`, if given) that give both the student's value and
-    that gradient (a nan or a zero gradient alone fits many formulas)."""
-    from autograder.checks import Mismatch, assert_gradient, matching_hints
-
-    if reply["reason"] is not None:
-        raise Mismatch(f"{check}: cannot back-propagate through the result: {reply['reason']}")
-    grads = reply["grads"] if "grads" in reply else reply["encoder_grads"] + reply["decoder_grads"]
-    got = reply["value"] if isinstance(reply["value"], (list, tuple)) else [reply["value"]]
-
-    def same_value(value) -> bool:
-        value = value if isinstance(value, (list, tuple)) else [value]
-        return len(value) == len(got) and all(
-            matching_hints(g, {"": v}) for g, v in zip(got, value))
-
-    fitting = {hint for hint, value in expected["mistakes"].items() if same_value(value)
-               and (candidates is None or hint in candidates)}
-    for j, name in enumerate(names):
-        if name is None:
-            continue
-        wrong = {hint: g[j] for hint, g in expected["mistake_grads"].items()
-                 if hint in fitting and g[j] is not None}
-        assert_gradient(grads[j], expected["grads"][j], name=name, check=check, inputs=inputs,
-                        where=None if where is None else where[j], mistakes=wrong)

@@ -24,9 +24,10 @@ import torch.nn.functional as F
 
 from autograder.checks import assert_close, case_rng
 from autograder.mistakes import gan as mistakes
-from autograder.probes.generative import (assert_gradients, call_student_with_grads,
-                                          leaves_of, reference_of)
+from autograder.probes.generative import leaves_of
 from autograder.references import reference
+from autograder.suites.generative_checks import (assert_gradients, call_student_with_grads,
+                                                 reference_of)
 
 MODULE = "gan"
 FUNCTIONS = ["discriminator_loss", "generator_loss_saturating", "generator_loss_nonsaturating"]

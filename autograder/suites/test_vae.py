@@ -34,10 +34,10 @@ from autograder.checks import (Mismatch, as_array, as_parts, assert_close, asser
                                assert_within, case_rng, matching_hints)
 from autograder.isolation.sandbox import StudentCodeError
 from autograder.mistakes import vae as mistakes
-from autograder.probes.generative import (assert_gradients, call_student_with_grads,
-                                          checked_reply, leaves_of, mlp_module,
-                                          module_parameters, reference_of)
+from autograder.probes.generative import leaves_of, mlp_module, module_parameters
 from autograder.references import reference
+from autograder.suites.generative_checks import (assert_gradients, call_student_with_grads,
+                                                 reference_of)
 
 MODULE = "vae"
 NEG_INF = float("-inf")
@@ -146,11 +146,11 @@ def autoencoder_reference(function: str, case: int) -> dict:
 
 def run_autoencoder(submission, function: str, case: int) -> dict:
     c, eps, weights = autoencoder_call(function, case)
-    reply = submission.probe("call_autoencoder", MODULE, function, c["enc"], c["dec"],
-                             c["out_shape"], c["x"], eps, weights, module=MODULE)
     args = {"ae_forward": ("x", "encoder", "decoder"), "vae_forward": ("x", "encoder", "decoder",
             "eps"), "vae_generate": ("decoder", "eps")}[function]
-    return checked_reply(reply, f"{function}({', '.join(args)})")
+    return submission.checked_probe("call_autoencoder", MODULE, function, c["enc"], c["dec"],
+                                    c["out_shape"], c["x"], eps, weights, module=MODULE,
+                                    where=f"{function}({', '.join(args)})")
 
 
 def ae_inputs(c, eps=None):
@@ -287,9 +287,10 @@ def pathwise_inputs(case):
 
 
 def run_pathwise(submission, case):
-    reply = submission.probe("pathwise_quadratic", *pathwise_case(case), module=MODULE)
     check = "pathwise_grad(f, mu, sigma, eps)"
-    return as_parts(checked_reply(reply, check)["value"], 2, check + " (grad_mu, grad_sigma)")
+    reply = submission.checked_probe("pathwise_quadratic", *pathwise_case(case), module=MODULE,
+                                     where=check)
+    return as_parts(reply["value"], 2, check + " (grad_mu, grad_sigma)")
 
 
 @pytest.mark.question("5.2", weight=2)
@@ -402,8 +403,8 @@ def score_inputs(case):
 
 
 def run_score(submission, case):
-    reply = submission.probe("score_function_table", *score_case(case), module=MODULE)
-    return checked_reply(reply, "score_function_grad(f, logits, samples)")["value"]
+    return submission.checked_probe("score_function_table", *score_case(case), module=MODULE,
+                                    where="score_function_grad(f, logits, samples)")["value"]
 
 
 @pytest.mark.question("5.2", weight=2)
