@@ -22,7 +22,7 @@ from typing import Callable
 
 from autograder import intake, rubric as rubric_module
 from autograder.plugin import SUITES_DIR
-from autograder.reports.json_report import safe_name, write_atomic
+from autograder.output_files import safe_name, write_atomic
 from autograder.scoring import SubmissionScore, score_submission
 
 KIT_DIR = Path(__file__).resolve().parent

@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from autograder.reports.json_report import write_atomic
+from autograder.output_files import write_atomic
 from autograder.scoring import SubmissionScore
 
 TOP_FAILURES = 3

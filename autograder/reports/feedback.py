@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from autograder import rubric as rubric_module
+from autograder.output_files import safe_name, write_atomic
 from autograder.reports.table import pts
-from autograder.reports.json_report import safe_name, write_atomic
 from autograder.scoring import SubmissionScore
 
 

@@ -5,7 +5,7 @@ import csv
 import io
 from pathlib import Path
 
-from autograder.reports.json_report import write_atomic
+from autograder.output_files import write_atomic
 from autograder.scoring import SubmissionScore
 
 
