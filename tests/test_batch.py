@@ -139,9 +139,10 @@ def test_feedback_names_failed_checks_and_what_to_look_at(graded_class, tmp_path
 
 
 def test_the_class_report_has_charts_and_frequent_failures(graded_class, tmp_path):
-    report = class_report.write(graded_class["tmp"] / "results", tmp_path / "report")
+    report = class_report.write([graded_class["tmp"] / "results"], tmp_path / "report")
     text = report.read_text()
-    assert "3 submissions" in text and "| Q3.1 |" in text and "Most frequent failures" in text
-    for png in ("totals.png", "questions.png"):
+    assert "# Class report — 3 students" in text
+    assert "| Q3.1 |" in text and "Misconceptions and failures" in text
+    for png in ("totals.png", "questions.png", "separation.png"):
         data = (tmp_path / "report" / png).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 5000
