@@ -62,9 +62,10 @@ def question(score: SubmissionScore, qid: str):
     return next(q for q in score.questions if q.id == qid)
 
 
-def synthetic(submission: str, *tests: tuple[str, str, bool, str]) -> SubmissionScore:
-    """A score from (question, test name, passed, message) outcomes, through the real scoring."""
-    outcomes = [Outcome(q, name, 1.0, passed, message) for q, name, passed, message in tests]
+def synthetic(submission: str, *tests: tuple) -> SubmissionScore:
+    """A score from (question, test name, passed, message[, note, error type]) outcomes,
+    through the real scoring."""
+    outcomes = [Outcome(q, name, 1.0, passed, message, *rest) for q, name, passed, message, *rest in tests]
     return score_submission(rubric_module.load(), "M2", submission, outcomes,
                             {q for q, *_ in tests}, {}, [], [])
 
@@ -74,7 +75,7 @@ def synthetic(submission: str, *tests: tuple[str, str, bool, str]) -> Submission
 def test_the_report_counts_students_not_failed_tests(examples, report):
     text, _ = report
     stubbed = [s for s in examples.values() if any(
-        failures.classify(t.message).kind == failures.NOT_ATTEMPTED
+        failures.classify(t).kind == failures.NOT_ATTEMPTED
         for t in question(s, "3.4").tests if not t.passed)]
     failed_tests = sum(not t.passed for s in stubbed for t in question(s, "3.4").tests)
     assert failed_tests > 3 * len(stubbed)
@@ -194,16 +195,33 @@ def test_the_feedback_of_an_untouched_skeleton_stays_short(examples):
     assert len(text.encode()) < 16_000       # 87 KB when every failed check was listed
     for q in examples["skeleton"].questions:
         section = text.split(f"## Q{q.id} ")[1].split("## Q")[0]
-        stubs = {failures.classify(t.message).key for t in q.tests if not t.passed}
+        stubs = {failures.classify(t).key for t in q.tests if not t.passed}
         assert stubs and all(section.count(stub) == 1 for stub in stubs)
     assert_inert(text)
 
 
+def test_feedback_says_how_checks_were_graded_once_per_note():
+    note = "graded with the kit's own autodiff.Var.__init__ in place of yours"
+    score = synthetic("alice", *[("3.3", f"test_autodiff.py::test_backward[{i}]", i > 0,
+                                  "backward: values differ", note) for i in range(3)])
+    section = feedback.render(score).split("## Q3.3")[1].split("## Q")[0]
+    assert section.count(note) == 1 and f"`{note}` (3 checks)" in section
+
+
+def test_a_stub_is_not_attempted_whatever_hint_a_suite_adds():
+    stub = Outcome("2.4", "t", 1.0, False, "sigmoid(x): NotImplementedError: Q2.4: implement "
+                   "sigmoid (training.py, line 9)\n  hint: exp overflows", "", "NotImplementedError")
+    assert failures.classify(stub) == failures.Failure(
+        failures.NOT_ATTEMPTED, "NotImplementedError: Q2.4: implement sigmoid (training.py, line 9)")
+
+
 def test_feedback_quotes_student_text_inertly():
     score = synthetic(HOSTILE, ("3.1", "test_softmax.py::test_softmax[0]", False,
-                                "softmax(array (2,)): ValueError: " + HOSTILE),
+                                "softmax(array (2,)): ValueError: " + HOSTILE, HOSTILE, "ValueError"),
                       ("3.1", "test_softmax.py::test_softmax[1]", False,
-                       "softmax(z): values differ\n  hint: " + HOSTILE))
+                       "softmax(z): values differ\n  hint: " + HOSTILE),
+                      ("3.1", "test_softmax.py::test_softmax[2]", False,
+                       "softmax(z): NotImplementedError: " + HOSTILE, "", "NotImplementedError"))
     score.problems, score.warnings = [HOSTILE], [HOSTILE]
     score.questions[0].notes = [HOSTILE]
     text = feedback.render(score)
@@ -218,7 +236,7 @@ def test_feedback_quotes_student_text_inertly():
 
 def test_the_class_report_quotes_student_text_inertly():
     scores = [synthetic(HOSTILE, ("3.1", "test_softmax.py::test_softmax[0]", False,
-                                  "softmax(array (2,)): ValueError: " + HOSTILE),
+                                  "softmax(array (2,)): ValueError: " + HOSTILE, "", "ValueError"),
                         ("3.2", "test_autodiff.py::test_graph", False, "graph: " + HOSTILE),
                         ("3.3", "test_autodiff.py::test_backward", False, "x\n  hint: " + HOSTILE))]
     nothing = SubmissionScore(HOSTILE, "M2", None, 35, None, [], {}, "no submission", [], [])

@@ -69,7 +69,7 @@ def summarize(graded: list[SubmissionScore]) -> list[QuestionSummary]:
                               mean(mine[j].points / q.max for j in top),
                               mean(mine[j].points / q.max for j in bottom))
         for x in mine:
-            failed = [(failures.classify(t.message), t) for t in x.tests if not t.passed]
+            failed = [(failures.classify(t), t) for t in x.tests if not t.passed]
             row.not_attempted += any(f.kind == failures.NOT_ATTEMPTED for f, _ in failed)
             row.misconceptions.update({f.key for f, _ in failed if f.kind == failures.MISCONCEPTION})
             others: dict[str, str] = {}

@@ -1,7 +1,11 @@
-"""What a failed check's message says, read back so that reports can group alike failures.
+"""What a failed check says, read back so that reports can group alike failures.
 
 Messages have the form of checks.py: a first line (what was checked, on what, what went wrong),
-indented detail lines, and `hint:` lines naming a known misconception. A failure is, in order:
+indented detail lines, and `hint:` lines naming a known misconception; a test whose student code
+raised carries the exception's class (TestResult.error_type) and its first line ends with
+"<class>: <message> (<file>, line <n>)"; a check that wraps the exception in its own message
+(under np.errstate, say) leaves error_type empty, so the class is also read from the text.
+A failure is, in order:
 - not attempted, when the student's code raised NotImplementedError (a stub left as it was);
 - a misconception, when the message has hints (the hints are its key);
 - raised, when the student's code raised another exception (its text is the key: the same
@@ -14,11 +18,9 @@ import re
 from dataclasses import dataclass
 
 MISCONCEPTION, NOT_ATTEMPTED, RAISED, FAILED = "misconception", "not attempted", "raised", "failed"
-
-# "...: NotImplementedError: Q1.1: implement linear (mlp.py, line 33)": how the isolation layer
-# words an exception of student code, after the call it interrupted.
-_RAISED = re.compile(r"(?:^|: )((?:\w+\.)*\w*(?:Error|Exception|Exit|Interrupt|StopIteration): .*)")
 _HINT = "hint:"
+# "...: NotImplementedError: Q1.1: implement linear (mlp.py, line 33)", after the interrupted call
+_RAISED = re.compile(r"(?:^|: )((\w*(?:Error|Exception|Exit|Interrupt|StopIteration)): .*)")
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,17 @@ def first_line(message: str) -> str:
     return message.splitlines()[0] if message.strip() else "failed"
 
 
-def classify(message: str) -> Failure:
-    found = _RAISED.search(first_line(message))
-    raised = found.group(1) if found else ""
-    if raised.startswith("NotImplementedError:"):   # a stub, even where a suite adds a hint
+def classify(test) -> Failure:
+    """The failure of a failed TestResult (its message and error_type)."""
+    line = first_line(test.message)
+    error_type, raised = test.error_type, line
+    if error_type and f"{error_type}: " in line:
+        raised = line[line.index(f"{error_type}: "):]   # without the call it interrupted
+    elif found := _RAISED.search(line):
+        raised, error_type = found.group(1), found.group(2)
+    if error_type == "NotImplementedError":   # a stub, even where a suite adds a hint
         return Failure(NOT_ATTEMPTED, raised)
-    named = hints(message)
+    named = hints(test.message)
     if named:
         return Failure(MISCONCEPTION, " — or: ".join(named))
-    return Failure(RAISED, raised) if raised else Failure(FAILED, first_line(message))
+    return Failure(RAISED, raised) if error_type else Failure(FAILED, line)

@@ -1,12 +1,13 @@
 """Per-student feedback in Markdown: per question, points, and the failed checks grouped.
 
 Checks that failed the same way (the same hint, the same exception, the same first line; see
-failures.py) are one entry: the hint first, how many checks, a few of their names, and one
+failures.py) are one entry: the hint first, how many checks of which test functions, and one
 message in full. Stubs still raising NotImplementedError are one line each, so the feedback of
 an untouched skeleton stays short. Student text is quoted inertly (markdown.py).
 """
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from autograder import rubric as rubric_module
@@ -15,7 +16,6 @@ from autograder.reports import failures, markdown
 from autograder.reports.table import pts
 from autograder.scoring import QuestionScore, SubmissionScore
 
-NAMES_SHOWN = 3
 ORDER = [failures.MISCONCEPTION, failures.RAISED, failures.FAILED, failures.NOT_ATTEMPTED]
 
 
@@ -24,7 +24,7 @@ def grouped(tests) -> list[tuple[failures.Failure, list]]:
     groups: dict[failures.Failure, list] = {}
     for t in tests:
         if not t.passed:
-            groups.setdefault(failures.classify(t.message), []).append(t)
+            groups.setdefault(failures.classify(t), []).append(t)
     return sorted(groups.items(), key=lambda item: ORDER.index(item[0].kind))
 
 
@@ -34,10 +34,7 @@ def checks(n: int) -> str:
 
 def names(tests) -> str:
     """The tests, by test function: "`test_mlp.py::test_linear` (4 cases)"."""
-    cases: dict[str, int] = {}
-    for t in tests:
-        base = failures.check_name(t.name)
-        cases[base] = cases.get(base, 0) + 1
+    cases = Counter(failures.check_name(t.name) for t in tests)
     return ", ".join(markdown.code_span(base) + (f" ({n} cases)" if n > 1 else "")
                      for base, n in cases.items())
 
@@ -58,16 +55,19 @@ def question_lines(q: QuestionScore, functions: tuple[str, ...]) -> list[str]:
     lines = [f"## Q{q.id} — {q.title}: {pts(q.points)} / {pts(q.max)}", ""]
     if q.status == "not graded yet":
         return lines + ["Not graded yet.", ""]
-    lines += [f"- {markdown.code_span(note)}" for note in q.notes] + ([""] if q.notes else [])
+    test_notes = Counter(t.note for t in q.tests if t.note)   # how checks were graded (stand-ins)
+    notes = [markdown.code_span(note) for note in q.notes]
+    notes += [f"{markdown.code_span(note)} ({checks(n)})" for note, n in test_notes.items()]
+    lines += [f"- {note}" for note in notes] + ([""] if notes else [])
     groups = grouped(q.tests)
     if not groups:
-        return lines + ([] if q.notes else ["All checks passed.", ""])
+        return lines + ([] if notes else ["All checks passed.", ""])
     passed = sum(t.passed for t in q.tests)
     where = ", ".join(markdown.code_span(f) for f in functions)
     lines += [f"{passed} of {checks(len(q.tests))} passed. What to look at: {where}.", ""]
-    stubs = [g for g in groups if g[0].kind == failures.NOT_ATTEMPTED]
-    for failure, tests in groups:
-        if failure.kind == failures.NOT_ATTEMPTED and stubs and failure == stubs[0][0]:
+    stubs = sum(failure.kind == failures.NOT_ATTEMPTED for failure, _ in groups)   # listed last
+    for i, (failure, tests) in enumerate(groups):
+        if i == len(groups) - stubs:
             lines += ["Not implemented yet (the stub still raises NotImplementedError):", ""]
         lines += group_lines(failure, tests)
     return lines + ([""] if stubs else [])
