@@ -7,9 +7,9 @@ submission, resume, progress.
 `survey` runs intake on each path in a scratch folder: a path that does not exist or holds no
 exam module has no modules, and the caller decides (`dlexam grade` refuses, or with
 --skip-missing records it as "no submission", never a graded 0). The fingerprint of a submission
-is a hash of the sorted (name, sha256) of the files intake accepted, of the track and of every
-file of the grading package, so a rerun keeps a stored result only when nothing that decides the
-grade changed.
+is a hash of the sorted (name, sha256) of the files intake accepted, of the track, of every
+file of the grading package and of the numpy and torch versions, so a rerun keeps a stored
+result only when nothing that decides the grade changed.
 
 Each worker process keeps one warm Grader (suites imported once, references computed once,
 one warm parent) and grades small chunks of submissions taken from a shared queue. As soon
@@ -24,6 +24,7 @@ whatever the order of the paths, into the same results folder layout.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import multiprocessing
 import os
@@ -80,10 +81,12 @@ def _file_hashes(folder: Path) -> list[tuple[str, str]]:
 
 def kit_fingerprint(suites: Path = SUITES_DIR) -> str:
     """Every file of the grading package (rubric, suites, probes, isolation, scoring, reports,
-    ...) and of `suites` when they lie elsewhere: any change there regrades."""
+    ...) and of `suites` when they lie elsewhere, and the versions of the libraries the
+    references come from: any change there regrades."""
     suites = Path(suites).resolve()
     folders = [KIT_DIR] + ([] if suites.is_relative_to(KIT_DIR) else [suites])
-    return digest([_file_hashes(folder) for folder in folders])
+    libraries = [importlib.metadata.version(name) for name in ("numpy", "torch")]
+    return digest([_file_hashes(folder) for folder in folders] + [libraries])
 
 
 @dataclass

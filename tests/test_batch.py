@@ -1,5 +1,6 @@
 """Grading a class: result files, resume, crashes, gradebook, Gradescope, feedback, report."""
 import csv
+import importlib.metadata
 import json
 import os
 import shutil
@@ -200,6 +201,14 @@ def test_the_kit_fingerprint_covers_every_file_of_the_grading_package(tmp_path, 
     changed = batch.kit_fingerprint(suites)
     (package / "reports" / "table.py").write_text("")
     assert batch.kit_fingerprint(suites) != changed
+
+
+def test_the_kit_fingerprint_changes_with_the_torch_version(monkeypatch):
+    before = batch.kit_fingerprint()
+    version = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda name: "9.9.9" if name == "torch" else version(name))
+    assert batch.kit_fingerprint() != before
 
 
 def test_the_kit_fingerprint_covers_suites_kept_outside_the_package(tmp_path):
