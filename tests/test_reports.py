@@ -184,6 +184,19 @@ def test_feedback_groups_identical_failures(examples):
     assert f"{dropout} checks failed this way: `test_training.py::test_dropout" in text
 
 
+def test_feedback_groups_an_exception_at_one_line_and_the_cases_of_one_check():
+    score = synthetic("bob", *[
+        ("1.1", f"test_mlp.py::test_linear[{i}]", False, f"linear(array ({i + 1}, 3)): ValueError: "
+         f"shapes ({i + 1},3) and (5,3) not aligned (mlp.py, line 33)", "", "ValueError")
+        for i in range(3)], *[
+        ("1.1", f"test_mlp.py::test_tanh[{i}]", False, f"tanh(x) on x ({i + 2},): values differ")
+        for i in range(2)])
+    text = feedback.render(score)
+    assert "3 checks raised the same exception: `test_mlp.py::test_linear` (3 cases)." in text
+    assert "2 checks failed: `test_mlp.py::test_tanh` (2 cases)." in text
+    assert text.count("```") == 2 * 2 and "shapes (2,3)" not in text   # one message per group
+
+
 def test_feedback_leads_with_the_hint(examples):
     section = feedback.render(examples["partial"]).split("## Q1.3")[1].split("## Q")[0]
     hint = section.index("**Hint:** `your dW2 uses the pre-activation z1")

@@ -8,9 +8,9 @@ raised carries the exception's class (TestResult.error_type) and its first line 
 A failure is, in order:
 - not attempted, when the student's code raised NotImplementedError (a stub left as it was);
 - a misconception, when the message has hints (the hints are its key);
-- raised, when the student's code raised another exception (its text is the key: the same
-  exception at the same line, whatever the inputs of the check);
-- failed otherwise (its first line is the key).
+- raised, when the student's code raised another exception (the key is its class and the line
+  it was raised at, whatever its message says about the inputs of the check);
+- failed otherwise (the key is the check: its test function, whatever the case).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ MISCONCEPTION, NOT_ATTEMPTED, RAISED, FAILED = "misconception", "not attempted",
 _HINT = "hint:"
 # "...: NotImplementedError: Q1.1: implement linear (mlp.py, line 33)", after the interrupted call
 _RAISED = re.compile(r"(?:^|: )((\w*(?:Error|Exception|Exit|Interrupt|StopIteration)): .*)")
+_WHERE = re.compile(r"\([^()]+\.py, line \d+\)$")   # "(mlp.py, line 33)"
 
 
 @dataclass(frozen=True)
@@ -62,4 +63,7 @@ def classify(test) -> Failure:
     named = hints(test.message)
     if named:
         return Failure(MISCONCEPTION, " — or: ".join(named))
-    return Failure(RAISED, raised) if error_type else Failure(FAILED, line)
+    if error_type:
+        where = _WHERE.search(raised)
+        return Failure(RAISED, f"{error_type} {where.group(0)}" if where else raised)
+    return Failure(FAILED, check_name(test.name))

@@ -1,7 +1,7 @@
 """Per-student feedback in Markdown: per question, points, and the failed checks grouped.
 
-Checks that failed the same way (the same hint, the same exception, the same first line; see
-failures.py) are one entry: the hint first, how many checks of which test functions, and one
+Checks that failed the same way (the same hint, the same exception at the same line, or the
+cases of one check; see failures.py) are one entry: the hint first, how many checks of which test functions, and one
 message in full. Stubs still raising NotImplementedError are one line each, so the feedback of
 an untouched skeleton stays short. Student text is quoted inertly (markdown.py).
 """
@@ -44,8 +44,9 @@ def group_lines(failure: failures.Failure, tests) -> list[str]:
         return [f"- {markdown.code_span(failure.key)}: {checks(len(tests))}"]
     hint = failure.kind == failures.MISCONCEPTION
     lines = [f"**Hint:** {markdown.code_span(failure.key)}", ""] if hint else []
-    same = "failed this way" if hint else "failed the same way"
-    lines += [f"{checks(len(tests))} {same if len(tests) > 1 else 'failed'}: {names(tests)}."
+    how = {failures.MISCONCEPTION: "failed this way", failures.RAISED: "raised the same exception",
+           failures.FAILED: "failed"}[failure.kind] if len(tests) > 1 else "failed"
+    lines += [f"{checks(len(tests))} {how}: {names(tests)}."
               + (" The first one:" if len(tests) > 1 else ""), "",
               markdown.code_block(failures.without_hints(tests[0].message)), ""]
     return lines
