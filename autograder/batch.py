@@ -8,8 +8,9 @@ submission, resume, progress.
 exam module has no modules, and the caller decides (`dlexam grade` refuses, or with
 --skip-missing records it as "no submission", never a graded 0). The fingerprint of a submission
 is a hash of the sorted (name, sha256) of the files intake accepted, of the track, of every
-file of the grading package and of the numpy and torch versions, so a rerun keeps a stored
-result only when nothing that decides the grade changed.
+file of the grading package, of the numpy and torch versions and of the sandbox settings (its
+limits, whether isolated), so a rerun keeps a stored result only when nothing that decides the
+grade changed.
 
 Each worker process keeps one warm Grader (suites imported once, references computed once,
 one warm parent) and grades small chunks of submissions taken from a shared queue. As soon
@@ -31,17 +32,19 @@ import os
 import queue
 import tempfile
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from autograder import intake, rubric as rubric_module
+from autograder.isolation.sandbox import Limits
 from autograder.output_files import safe_name, write_atomic
 from autograder.plugin import SUITES_DIR
 from autograder.scoring import SubmissionScore, score_submission
 
 KIT_DIR = Path(__file__).resolve().parent
 CHUNK = 4
+CLOSE_SECONDS = 30          # a worker's Grader closing after its last submission
 NO_SUBMISSION = "no submission"
 
 
@@ -105,11 +108,13 @@ class Entry:
         return not self.modules and not self.error
 
 
-def survey(paths: list[Path], track: str, suites: Path = SUITES_DIR) -> list[Entry]:
-    """Intake of every path, in order: what it holds and its fingerprint."""
+def survey(paths: list[Path], track: str, suites: Path = SUITES_DIR, limits: Limits = Limits(),
+           isolate: bool = True) -> list[Entry]:
+    """Intake of every path, in order: what it holds and its fingerprint (which covers the
+    sandbox settings a grade depends on: `limits` and `isolate`)."""
     rubric = rubric_module.load()
     modules = [m for m in rubric.modules if any(m in q.modules for q in rubric.questions_in(track))]
-    salt = [track, kit_fingerprint(suites)]
+    salt = [track, kit_fingerprint(suites), asdict(limits), isolate]
     entries = []
     for path in map(Path, paths):
         with tempfile.TemporaryDirectory(prefix="dlexam-survey-") as scratch:
@@ -169,11 +174,12 @@ def grade_chunks(grader, chunks, emit: Callable[[str, str, object], None]) -> No
                 emit("failed", chunk[0], traceback.format_exc(limit=3))
 
 
-def _worker(index: int, track: str, suites: str, tasks, results) -> None:
+def _worker(index: int, track: str, suites: str, limits: Limits, isolate: bool, tasks,
+            results) -> None:
     """Worker process: grade chunks from the `tasks` queue until it yields None."""
     from autograder.grading import Grader
 
-    with Grader(track, suites=Path(suites)) as grader:
+    with Grader(track, limits, Path(suites), isolate) as grader:
         grade_chunks(grader, iter(tasks.get, None), lambda *event: results.put(event))
 
 
@@ -195,9 +201,11 @@ class Run:
 def grade_entries(entries: list[Entry], track: str, jobs: int, results_dir: Path,
                   force: bool = False,
                   on_progress: Callable[[int, int], None] | None = None,
-                  suites: Path = SUITES_DIR) -> Run:
+                  suites: Path = SUITES_DIR, limits: Limits = Limits(),
+                  isolate: bool = True) -> Run:
     """Grade every entry of `survey`; an entry without modules is recorded as "no submission",
-    one whose intake crashed as a "pipeline error".
+    one whose intake crashed as a "pipeline error". `limits` and `isolate` go to each Grader
+    (and must be those the entries were surveyed with).
 
     `on_progress(done, total)` is called after each submission, kept ones included.
     """
@@ -236,29 +244,31 @@ def grade_entries(entries: list[Entry], track: str, jobs: int, results_dir: Path
     if todo and jobs == 1:   # no worker process: saves a start-up for a single submission
         from autograder.grading import Grader
 
-        with Grader(track, suites=suites) as grader:
+        with Grader(track, limits, suites, isolate) as grader:
             grade_chunks(grader, [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)], on_event)
     elif todo:
-        _run_workers(todo, track, jobs, on_event, suites)
+        _run_workers(todo, track, jobs, on_event, suites, limits, isolate)
     return Run([outcome[str(e.path)] for e in entries], reused)
 
 
 def grade_class(paths: list[Path], track: str, jobs: int, results_dir: Path,
                 force: bool = False,
                 on_progress: Callable[[int, int], None] | None = None,
-                suites: Path = SUITES_DIR) -> list[dict]:
+                suites: Path = SUITES_DIR, limits: Limits = Limits(),
+                isolate: bool = True) -> list[dict]:
     """Survey and grade every submission in `paths` (already expanded); their results in order."""
-    return grade_entries(survey(paths, track, suites), track, jobs, results_dir, force,
-                         on_progress, suites).results
+    return grade_entries(survey(paths, track, suites, limits, isolate), track, jobs, results_dir,
+                         force, on_progress, suites, limits, isolate).results
 
 
-def _run_workers(todo: list[str], track: str, jobs: int, on_event, suites: Path) -> None:
+def _run_workers(todo: list[str], track: str, jobs: int, on_event, suites: Path, limits: Limits,
+                 isolate: bool) -> None:
     context = multiprocessing.get_context("spawn")
     tasks, results = context.Queue(), context.Queue()
     size = max(1, min(CHUNK, len(todo) // (jobs * 2) or 1))
     for start in range(0, len(todo), size):
         tasks.put(todo[start:start + size])
-    workers = [context.Process(target=_worker, args=(i, track, str(suites), tasks, results),
+    workers = [context.Process(target=_worker, args=(i, track, str(suites), limits, isolate, tasks, results),
                                daemon=True)
                for i in range(jobs)]
     for _ in workers:
@@ -278,7 +288,11 @@ def _run_workers(todo: list[str], track: str, jobs: int, on_event, suites: Path)
                 pending.discard(path)
                 on_event(kind, path, payload)
     finally:
+        # Workers that finished their queue close their Grader (children, scratch folders)
+        # before they exit: give them the time; interrupted ones end on SIGTERM, which a
+        # grading Grader turns into the same clean-up.
         for w in workers:
+            w.join(timeout=CLOSE_SECONDS if not pending else 0)
             if w.is_alive():
                 w.terminate()
             w.join(timeout=5)

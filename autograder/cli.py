@@ -2,7 +2,9 @@
 
   dlexam grade PATH... [--track M1|M2] [--json FILE] [--csv FILE] [--gradescope FILE]
                [--feedback DIR] [--jobs N] [--results DIR] [--force] [--quiet]
-               [--skip-missing] [--shard K/N]          grade submissions (folders or .zip)
+               [--skip-missing] [--shard K/N] [--call-seconds S] [--question-seconds S]
+               [--submission-seconds S] [--unsafe-no-sandbox]
+                                                       grade submissions (folders or .zip)
   dlexam merge RESULTS_DIR... [--json FILE] [--csv FILE] [--feedback DIR] [--quiet]
                                                        one gradebook from several results folders
   dlexam report RESULTS_DIR... --out DIR               a class report (tables, charts)
@@ -26,6 +28,7 @@ from rich.markup import escape
 
 from autograder import rubric as rubric_module
 from autograder.batch import default_jobs
+from autograder.isolation.sandbox import Limits, why_not_isolated
 from autograder.reports.gradescope import VISIBILITIES
 
 EPILOG = """\
@@ -35,6 +38,17 @@ sandboxed child processes; scores come from the hidden suites compared with PyTo
 Exit status: 0 whenever grading ran (whatever the scores), 2 when it could not run or a path
 holds no submission.
 """
+
+
+def positive_seconds(text: str) -> float:
+    """A time budget in seconds: a number above 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected more than 0 seconds, got {text!r}")
+    return seconds
 
 
 def shard(text: str) -> tuple[int, int]:
@@ -93,6 +107,23 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--skip-missing", action="store_true",
                        help="grade the other paths when some hold no submission, and list those "
                             "with status \"no submission\" (no points, never a graded 0)")
+    budgets = grade.add_argument_group(
+        "time budgets", "Wall-clock time student code may use, whatever the machine's load. A "
+        "call over its budget fails (that check only); a question or submission over its budget "
+        "fails its remaining checks. A slow but in-limit program loses nothing.")
+    budgets.add_argument("--call-seconds", type=positive_seconds, default=Limits.call_seconds,
+                         metavar="S", help="one call into student code (default: %(default)s)")
+    budgets.add_argument("--question-seconds", type=positive_seconds,
+                         default=Limits.question_seconds, metavar="S",
+                         help="all calls of one question (default: %(default)s)")
+    budgets.add_argument("--submission-seconds", type=positive_seconds,
+                         default=Limits.submission_seconds, metavar="S",
+                         help="all calls of one submission (default: %(default)s)")
+    grade.add_argument("--unsafe-no-sandbox", action="store_true",
+                       help="grade where the machine refuses user namespaces (see the README's "
+                            "sandbox table): student code then runs without namespaces, under a "
+                            "uid of its own when grading as root, with the grader's rights "
+                            "otherwise; every result says so. Only for code you trust")
     grade.add_argument("--shard", type=shard, metavar="K/N",
                        help="grade only the K-th of N shares of the submissions (chosen by a hash "
                             "of each submission's id: the same share whatever the order of the "
@@ -192,7 +223,15 @@ def cmd_grade(args, console: Console) -> int:
     if args.gradescope and len(paths) != 1:
         console.print("[red]--gradescope writes the results of a single submission[/red]")
         return 2
-    entries = batch.survey(paths, args.track)
+    limits = Limits(call_seconds=args.call_seconds, question_seconds=args.question_seconds,
+                    submission_seconds=args.submission_seconds)
+    isolate = not args.unsafe_no_sandbox
+    if isolate and why_not_isolated():
+        console.print(f"[red]This machine cannot sandbox student code: "
+                      f"{escape(why_not_isolated())}.[/red]\nSee the README's sandbox section; "
+                      "--unsafe-no-sandbox grades anyway, without namespaces.", soft_wrap=True)
+        return 2
+    entries = batch.survey(paths, args.track, limits=limits, isolate=isolate)
     missing = [e for e in entries if e.empty]
     if missing and not args.skip_missing:
         console.print(f"[red]{len(missing)} of {len(entries)} paths hold no submission; nothing "
@@ -215,7 +254,7 @@ def cmd_grade(args, console: Console) -> int:
             progress.update(task, completed=done, rate=f"{done / elapsed:.1f}/s" if elapsed > 1 else "")
 
         run = batch.grade_entries(entries, args.track, args.jobs, args.results, args.force,
-                                  on_progress)
+                                  on_progress, limits=limits, isolate=isolate)
     scores = sorted((SubmissionScore.from_json(r) for r in run.results), key=lambda s: s.submission)
     show(scores, args.quiet, console, run.reused)
     if not args.quiet:

@@ -122,10 +122,11 @@ def test_the_gradebook_has_a_column_per_question_and_the_totals(graded_class, tm
     header = list(rows[0])
     assert header[0] == "submission" and header[1:4] == ["Q1.1", "Q1.2", "Q1.3"]
     assert header[24] == "Q5.7" and header[25:30] == [f"part{p}" for p in range(1, 6)]
-    assert header[30:] == ["total", "max", "on20", "status"]
+    assert header[30:] == ["total", "max", "on20", "status", "sandbox"]
     partial = next(r for r in rows if r["submission"] == "partial")
     assert (partial["Q3.1"], partial["Q1.2"], partial["part3"], partial["total"]) == ("0.5", "1", "0.5", "1.5")
     assert partial["max"] == "35" and partial["on20"] == "0.86" and partial["status"] == "graded"
+    assert partial["sandbox"] == "namespaces"
 
 
 def test_gradescope_results_follow_the_specification(graded_class):

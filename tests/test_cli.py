@@ -246,3 +246,25 @@ def test_merge_refuses_two_different_results_for_one_submission(graded_examples,
     run = dlexam("merge", tmp_path / "a", tmp_path / "b", "--csv", tmp_path / "grades.csv")
     assert run.returncode == 2 and "partial has different results" in run.stdout
     assert not (tmp_path / "grades.csv").exists()
+
+
+def test_unsafe_mode_grades_alike_says_so_everywhere_and_never_reuses_a_sandboxed_result(
+        graded_examples, tmp_path):
+    _, out = graded_examples
+    shutil.copytree(out / "results", tmp_path / "results")
+    partial = next(p for p in EXAMPLES if p.stem == "partial")
+    run = dlexam("grade", partial, "--unsafe-no-sandbox", "--quiet", "--results", tmp_path / "results",
+                 "--csv", tmp_path / "grades.csv")
+    mode = "own uid" if os.geteuid() == 0 else "none"
+    sandboxed = json.loads((out / "results" / "partial.json").read_text())
+    unsafe = json.loads((tmp_path / "results" / "partial.json").read_text())
+    assert run.returncode == 0 and f"(sandbox: {mode})" in run.stdout and "(reused)" not in run.stdout
+    assert unsafe["total"] == sandboxed["total"] and unsafe["sandbox"] == mode
+    assert unsafe["fingerprint"] != sandboxed["fingerprint"] and unsafe["warnings"]
+    assert next(csv.DictReader(open(tmp_path / "grades.csv")))["sandbox"] == mode
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_a_time_budget_that_is_not_a_positive_number_is_refused(value):
+    run = dlexam("grade", EXAMPLES[0], "--call-seconds", value)
+    assert run.returncode == 2 and "--call-seconds" in run.stderr

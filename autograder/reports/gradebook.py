@@ -1,6 +1,7 @@
 """The CSV gradebook: one row per submission, a column per question in exam order.
 
-A submission with no grade (status "no submission") has empty point cells, never 0. Cells a
+The last column says how its code was isolated: "namespaces", or "own uid" / "none" when it was
+graded with --unsafe-no-sandbox. A submission with no grade (status "no submission") has empty point cells, never 0. Cells a
 student controls (the submission id, a status quoting a problem) stay on one line and cannot
 become spreadsheet formulas: one that starts with = + - @, a tab or a carriage return gets a
 leading single quote, as OWASP recommends for CSV injection.
@@ -27,7 +28,7 @@ def cell(value: str) -> str:
 def columns(track: str) -> list[str]:
     rubric = rubric_module.load()
     return (["submission"] + [f"Q{q.id}" for q in rubric.questions_in(track)]
-            + [f"part{p}" for p in rubric.tracks[track].parts] + ["total", "max", "on20", "status"])
+            + [f"part{p}" for p in rubric.tracks[track].parts] + ["total", "max", "on20", "status", "sandbox"])
 
 
 def row(score: SubmissionScore) -> list[str]:
@@ -38,7 +39,7 @@ def row(score: SubmissionScore) -> list[str]:
     return ([score.submission] + [points.get(q.id, "") for q in rubric.questions_in(score.track)]
             + [parts.get(str(p), "") for p in rubric.tracks[score.track].parts]
             + [f"{score.total:g}" if graded else "", f"{score.max:g}",
-               f"{score.on20:g}" if graded else "", score.status])
+               f"{score.on20:g}" if graded else "", score.status, score.sandbox])
 
 
 def write(scores: list[SubmissionScore], path: Path) -> None:

@@ -96,4 +96,5 @@ def one_line(score: SubmissionScore) -> str:
     """The submission, its total and its status on one line (for --quiet)."""
     total = (f"{pts(score.total)}/{pts(score.max)}  on 20: {pts(score.on20)}"
              if score.total is not None else "no grade")
-    return f"{score.submission}  {total}  {score.status}"
+    unsafe = "" if score.sandbox == "namespaces" else f"  (sandbox: {score.sandbox})"
+    return f"{score.submission}  {total}  {score.status}{unsafe}"
