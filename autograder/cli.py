@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="only report whether assignments/ is up to date (exit 1 if not)")
     release = commands.add_parser(
         "release", help="staff: write the student bundle",
-        description="Write the student bundle into OUT: skeletons (by nbgrader when installed), "
+        description="Write the student bundle into OUT: skeletons (by nbgrader's ClearSolutions), "
                     "public tests, a README, and a pytest plugin that prints an estimate on the "
                     "exam's point scale. It works without dlexam installed.")
     release.add_argument("out", type=Path, metavar="OUT", help="a new (or empty) folder")
@@ -344,6 +344,11 @@ def cmd_skeletons(args, console: Console) -> int:
     from autograder import skeleton
 
     rubric = rubric_module.load()
+    try:
+        skeleton.require_nbgrader()
+    except skeleton.NbgraderMissing as error:
+        console.print(f"[red]{escape(str(error))}[/red]")
+        return 2
     if args.check:
         expected = skeleton.expected_skeletons(rubric)
         stale = [name for name, text in expected.items()
@@ -360,15 +365,16 @@ def cmd_skeletons(args, console: Console) -> int:
 
 
 def cmd_release(args, console: Console) -> int:
+    from autograder import skeleton
     from autograder.release.bundle import write_bundle
 
     try:
         bundle = write_bundle(args.out, rubric_module.load())
-    except FileExistsError as error:
-        console.print(f"[red]{error}[/red]")
+    except (FileExistsError, skeleton.NbgraderMissing) as error:
+        console.print(f"[red]{escape(str(error))}[/red]")
         return 2
     console.print(f"student bundle: {bundle.folder}/ ({len(bundle.files)} files; skeletons made by "
-                  f"{bundle.generator})")
+                  "nbgrader's ClearSolutions)")
     return 0
 
 

@@ -1,15 +1,17 @@
 """Student skeletons from reference solutions: each solution region becomes a stub.
 
-A region is the lines from `### BEGIN SOLUTION` to `### END SOLUTION` (nbgrader's delimiters
-and nbgrader's rule: the whole region, delimiters included, is replaced by one stub line at the
-indentation of the BEGIN line). The stub names the exam question of the enclosing function,
-taken from the rubric:
+A region is the lines from `### BEGIN SOLUTION` to `### END SOLUTION`, nbgrader's delimiters.
+nbgrader's own ClearSolutions preprocessor (the `staff` extra) clears each region: the whole
+region, delimiters included, becomes one stub line at the indentation of the BEGIN line. This
+module finds the regions and gives each a stub naming the exam question of the enclosing
+function, taken from the rubric:
 
     raise NotImplementedError("Q1.3: implement output_layer_grads")
 """
 from __future__ import annotations
 
 import ast
+import importlib.util
 import zipfile
 from pathlib import Path
 
@@ -21,6 +23,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS_DIR = ROOT / "solutions"
 ASSIGNMENTS_DIR = ROOT / "assignments"
 EXAMPLE_ZIP = ROOT / "examples" / "submissions" / "skeleton.zip"
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
+class NbgraderMissing(RuntimeError):
+    """Skeletons are made by nbgrader, which only the `staff` extra installs."""
+
+
+def require_nbgrader() -> None:
+    if importlib.util.find_spec("nbgrader") is None:
+        raise NbgraderMissing('nbgrader makes the skeletons: pip install -e ".[staff]" (or ".[dev]")')
 
 
 def stub(question_id: str, qualname: str) -> str:
@@ -71,14 +83,30 @@ def regions(source: str, module: str, rubric: Rubric) -> list[tuple[int, int, st
     return found
 
 
+def clear_region(region: str, code_stub: str) -> str:
+    """The region's text (BEGIN to END lines) after nbgrader's ClearSolutions with `code_stub`:
+    the region is one solution cell of a notebook of its own."""
+    require_nbgrader()
+    import nbformat
+    from nbgrader.preprocessors import ClearSolutions
+
+    cell = nbformat.v4.new_code_cell(region, metadata={"nbgrader": {
+        "solution": True, "grade": False, "locked": False, "grade_id": "region",
+        "schema_version": 3}})
+    notebook = nbformat.v4.new_notebook(cells=[cell], metadata={"kernelspec": KERNELSPEC})
+    cleared, _ = ClearSolutions(code_stub={"python": code_stub}).preprocess(notebook, {})
+    return cleared.cells[0].source
+
+
 def make_skeleton(source: str, module: str, rubric: Rubric) -> str:
-    """The student skeleton of one solution module."""
+    """The student skeleton of one solution module: every region cleared by nbgrader, the
+    lines between regions untouched."""
     lines = source.splitlines(keepends=True)
     out, position = [], 0
     for begin, end, qualname, qid in regions(source, module, rubric):
         out.extend(lines[position:begin - 1])
-        indent = lines[begin - 1][: len(lines[begin - 1]) - len(lines[begin - 1].lstrip())]
-        out.append(f"{indent}{stub(qid, qualname)}\n")
+        region = "".join(lines[begin - 1:end]).removesuffix("\n")
+        out.append(clear_region(region, stub(qid, qualname)) + "\n")
         position = end
     out.extend(lines[position:])
     return "".join(out)

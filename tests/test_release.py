@@ -15,7 +15,7 @@ import pytest
 from autograder import rubric as rubric_module, skeleton
 from autograder.cli import main
 from autograder.plugin import SUITES_DIR
-from autograder.release import bundle, nbgrader_stubs
+from autograder.release import bundle
 from helpers import isolated_venv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,16 +43,6 @@ def released(tmp_path_factory):
 def bundle_texts(folder: Path) -> dict[str, str]:
     return {p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8")
             for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.mark.skipif(not nbgrader_stubs.available(),
-                    reason="nbgrader is not installed (pip install -e '.[dev]' installs it)")
-def test_nbgrader_clear_solutions_makes_the_same_skeletons_as_dlexam(rubric):
-    by_nbgrader = nbgrader_stubs.expected_skeletons(rubric)
-    by_dlexam = skeleton.expected_skeletons(rubric)
-    assert list(by_nbgrader) == [f"{m}.py" for m in rubric.modules]
-    for name, text in by_dlexam.items():
-        assert by_nbgrader[name] == text, f"{name}: nbgrader's skeleton differs from skeleton.py's"
 
 
 def test_the_bundle_holds_exactly_what_students_need(released, rubric):

@@ -3,8 +3,7 @@
 OUT/ holds the skeleton modules, the public tests (assignments/tests/ and pytest.ini), a README
 for students, requirements.txt, points.json (the rubric's questions and points, generated) and a
 conftest.py that prints an estimate on the exam's point scale after `pytest`. The skeletons are
-made from solutions/ by nbgrader's ClearSolutions when nbgrader is installed, by skeleton.py
-otherwise (the same text). Nothing else is written: no solution line, no hidden test, no
+made from solutions/ by nbgrader's ClearSolutions (skeleton.py; the `staff` extra). Nothing else is written: no solution line, no hidden test, no
 reference value.
 """
 from __future__ import annotations
@@ -15,7 +14,6 @@ from pathlib import Path
 from string import Template
 
 from autograder import skeleton
-from autograder.release import nbgrader_stubs
 from autograder.reports.table import pts
 from autograder.rubric import Rubric
 
@@ -25,10 +23,9 @@ PUBLIC_TESTS = skeleton.ASSIGNMENTS_DIR / "tests"
 
 @dataclass
 class Bundle:
-    """What `write_bundle` wrote: file paths relative to `folder`, and what made the skeletons."""
+    """What `write_bundle` wrote: file paths relative to `folder`."""
     folder: Path
     files: list[str]
-    generator: str
 
 
 def points_data(rubric: Rubric) -> dict:
@@ -70,14 +67,10 @@ def _template(name: str) -> str:
     return (TEMPLATES / name).read_text(encoding="utf-8")
 
 
-def bundle_files(rubric: Rubric) -> tuple[dict[str, str], str]:
-    """({relative path: text} of the bundle, what made the skeletons)."""
-    if nbgrader_stubs.available():
-        skeletons, generator = nbgrader_stubs.expected_skeletons(rubric), "nbgrader ClearSolutions"
-    else:
-        skeletons, generator = skeleton.expected_skeletons(rubric), "dlexam (nbgrader not installed)"
+def bundle_files(rubric: Rubric) -> dict[str, str]:
+    """{relative path: text} of the bundle."""
     files = {
-        **skeletons,
+        **skeleton.expected_skeletons(rubric),
         "README.md": student_readme(rubric),
         "requirements.txt": _template("requirements.txt"),
         "conftest.py": _template("conftest.py"),
@@ -86,7 +79,7 @@ def bundle_files(rubric: Rubric) -> tuple[dict[str, str], str]:
     }
     files.update({f"tests/{p.name}": p.read_text(encoding="utf-8")
                   for p in sorted(PUBLIC_TESTS.glob("*.py"))})
-    return files, generator
+    return files
 
 
 def write_bundle(out: Path, rubric: Rubric) -> Bundle:
@@ -94,8 +87,8 @@ def write_bundle(out: Path, rubric: Rubric) -> Bundle:
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} exists and is not an empty folder")
-    files, generator = bundle_files(rubric)
+    files = bundle_files(rubric)
     for name, text in files.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(text, encoding="utf-8")
-    return Bundle(out, sorted(files), generator)
+    return Bundle(out, sorted(files))
