@@ -269,7 +269,12 @@ def _signal_all(sig: int) -> None:
 
 
 def _empty(folder: str) -> None:
+    """Remove what the question's code left in `folder`, except the read-only binds of the
+    view that live under it (a virtual environment under /tmp) and the folders leading to them."""
+    bound = [point for point in _mount_points() if point.startswith(folder + "/")]
     for entry in os.scandir(folder):
+        if any(point == entry.path or point.startswith(entry.path + "/") for point in bound):
+            continue
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)
         else:
@@ -277,6 +282,12 @@ def _empty(folder: str) -> None:
                 os.unlink(entry.path)
             except OSError:
                 pass
+
+
+def _mount_points() -> list[str]:
+    """The mount points of this mount namespace (the fifth field of /proc/self/mountinfo)."""
+    with open("/proc/self/mountinfo") as mounts:
+        return [line.split()[4].replace("\\040", " ") for line in mounts]
 
 
 def _remove_ipc_objects() -> None:

@@ -30,6 +30,7 @@ SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime")
 DEVICES = ("null", "zero", "full", "random", "urandom")
 KIT_PACKAGE = Path(__file__).resolve().parents[1]
 SUBMISSION = "/submission"
+PRIVATE = ("/", "/tmp", "/dev", "/dev/shm", "/proc", SUBMISSION)   # never bound from the host
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def python_view(hide: tuple[str, ...] = (), torch_visible: bool = True) -> View:
     sites = set(site.getsitepackages() + [site.getusersitepackages()])
     for path in [sys.prefix, sys.base_prefix, sys.exec_prefix, *sites, *sys.path]:
         path = os.path.realpath(path) if path else ""
-        if os.path.isdir(path) and (path != kit_parent or path in sites):
+        if os.path.isdir(path) and (path != kit_parent or path in sites) and path not in PRIVATE:
             binds.append(path)
     binds = _outermost(binds)
     # A source checkout of the kit is hidden whole; an installed kit, its package only.
@@ -88,6 +89,12 @@ def build_root(view: View, mountpoint: str, submission: str, tmp_bytes: int) -> 
     ns.mount(None, "/", None, ns.MS_REC | ns.MS_PRIVATE)
     ns.mount("tmpfs", mountpoint, "tmpfs", ns.MS_NOSUID | ns.MS_NODEV, "size=1m,mode=0755")
     root = mountpoint.rstrip("/")
+    # The private /tmp and /dev/shm first: an interpreter or a virtual environment that lives
+    # under /tmp (a CI checkout) is then bound inside the child's own /tmp, read-only.
+    for scratch in ("/tmp", "/dev/shm"):
+        os.makedirs(root + scratch)
+        ns.mount("tmpfs", root + scratch, "tmpfs", ns.MS_NOSUID | ns.MS_NODEV,
+                 f"size={tmp_bytes},mode=1777")
     for path in view.binds:
         target = root + path
         if os.path.isdir(path):
@@ -104,10 +111,6 @@ def build_root(view: View, mountpoint: str, submission: str, tmp_bytes: int) -> 
                  "size=4k,mode=0555")
     os.makedirs(root + SUBMISSION)
     ns.bind_read_only(submission, root + SUBMISSION)
-    for scratch in ("/tmp", "/dev/shm"):
-        os.makedirs(root + scratch)
-        ns.mount("tmpfs", root + scratch, "tmpfs", ns.MS_NOSUID | ns.MS_NODEV,
-                 f"size={tmp_bytes},mode=1777")
     for device in DEVICES:
         open(f"{root}/dev/{device}", "w").close()
         ns.mount(f"/dev/{device}", f"{root}/dev/{device}", None, ns.MS_BIND)
