@@ -32,6 +32,16 @@ SUPPORT = "tests/support"
 KIT_FILES = ("__init__.py", "checks.py", "torch_imports.py", "isolation/__init__.py",
              "isolation/codec.py", "isolation/torch_stub/torch/__init__.py", "probes/__init__.py",
              "probes/base.py", "probes/training.py", "probes/generative.py", "mistakes/*.py")
+
+
+@dataclass
+class Bundle:
+    """What `write_bundle` wrote: file paths relative to `folder`, and what made the skeletons."""
+    folder: Path
+    files: list[str]
+    generator: str
+
+
 #: Templates of the bundle: bundle path -> template file.
 FROM_TEMPLATES = {
     "conftest.py": "conftest.py",
