@@ -11,8 +11,8 @@ the grader's messages, and an estimate on the exam's point scale ends the output
 - A failed check shows its message only (what was checked, on what input, expected vs got, the
   hint when a known mistake reproduces your result), not pytest's traceback.
 - After the checks: a note for each numpy-only module that imports torch (the grader's own
-  reading of import statements, autograder/torch_imports.py), then the estimate: each question that was checked,
-  its points (points.json) times the weighted share of its checks that passed.
+  reading of import statements, autograder/torch_imports.py), then the estimate: each question
+  that was checked, its points (points.json) times the weighted share of its checks passed.
 """
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ import copy
 import importlib
 import importlib.util
 import json
-import os
 import queue
 import subprocess
 import sys
 import threading
+import traceback
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from autograder.checks import Mismatch, describe_call
@@ -151,7 +152,7 @@ class Submission:
         args, kwargs = copy.deepcopy((list(args), kwargs))
         try:
             return probes.PROBES[name](*args, **kwargs)
-        except Exception as error:
+        except (Exception, SystemExit) as error:
             raise _raised_here(error, self.folder) from None
 
     def _call(self, probe: str, module: str, function: str, args, kwargs):
@@ -165,11 +166,7 @@ class Submission:
             if error.kind not in ("raised", "timeout", "died", "unsupported"):
                 raise
             raise StudentCodeError(error.kind, f"{where}: {error}", error.type) from None
-        if reply["modified"]:
-            raise Mismatch(f"{where}: modified its input {', '.join(reply['modified'])}\n  "
-                           f"functions must not change their inputs: work on a copy, or build "
-                           f"a new array or dict")
-        return reply["value"]
+        return checked_reply(reply, where)["value"]
 
     def _child(self, module: str) -> Child:
         if not (self.folder / f"{module}.py").exists():
@@ -190,17 +187,16 @@ class Submission:
         args, kwargs = copy.deepcopy((list(args), kwargs))
         try:
             if probe == "call_strict":
-                import numpy as np
                 with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
                     return probes.call_checked(found, args, kwargs)
             return probes.call_checked(found, args, kwargs)
-        except Exception as error:
+        except (Exception, SystemExit) as error:
             raise _raised_here(error, self.folder) from None
 
 
 def _raised_here(error: BaseException, folder: Path) -> StudentCodeError:
     """An exception of your Part 5 code, described as runner.py describes it."""
-    frames = [f for f in __import__("traceback").extract_tb(error.__traceback__)
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
               if Path(f.filename).resolve().parent == folder.resolve()]
     text = f"{type(error).__name__}: {error}"
     if frames:
@@ -209,9 +205,9 @@ def _raised_here(error: BaseException, folder: Path) -> StudentCodeError:
 
 
 def checked_reply(reply, where: str) -> dict:
-    """A reply of a Part 5 probe (autograder/probes/generative.py) read as submission.call reads
-    its own, as the grader's generative.checked_reply does (that one needs the grader's
-    sandbox): a failure when your function changed one of its inputs."""
+    """A call's reply ({"value", "modified"}, from the grader's probes) read as the grader's
+    submission.call and generative.checked_reply read it (that one needs the grader's sandbox):
+    a failure when your function changed one of its inputs."""
     if reply["modified"]:
         raise Mismatch(f"{where}: modified its input {', '.join(reply['modified'])}\n  functions "
                        f"must not change their inputs: work on a copy, or build a new array or "
@@ -291,7 +287,7 @@ class PublicChecks:
             sys.path.insert(0, str(folder))
             try:
                 spec.loader.exec_module(loaded)
-            except Exception as error:
+            except (Exception, SystemExit) as error:
                 error = _raised_here(error, folder)
                 self.modules_here[key] = StudentCodeError(
                     "import", f"your module could not be imported: {error}", error.type)
