@@ -415,10 +415,16 @@ class PublicChecks:
                               sum(q["points"] for q in mine), f"track {name}: {track['label']}"))
         if not lines and rows:
             modules = [m for m in self.module_part if m in self.modules_run]
+            whole = {q for m in modules for q in self.questions_of(m)} == checked
             lines.append((sum(r["points"] for r in rows),
                           sum(r["question"]["points"] for r in rows),
-                          f"the questions of {', '.join(f'{m}.py' for m in modules)}"))
+                          f"the questions of {', '.join(f'{m}.py' for m in modules)}" if whole
+                          else f"{', '.join(f'Q{q}' for q in sorted(checked, key=self.order))}: "
+                               f"the questions checked"))
         return lines
+
+    def order(self, qid: str) -> int:
+        return [q["id"] for q in self.points["questions"]].index(qid)
 
     def pytest_terminal_summary(self, terminalreporter, config):
         notes = self.torch_notes()
