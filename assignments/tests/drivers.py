@@ -18,7 +18,8 @@ fills the next slot (a Var, a constant, or None) and names earlier slots by thei
 (pairs of Vars whose values share memory), "order" (a slot: its topological_order).
 `forward_values`, when given, holds torch's value of every Var: before backward, a Var whose value differs gets
 torch's, written into its array, so that the gradients a Q3.3 check reads do not depend on your
-Q3.2 forward formulas (as the grader does). Nothing here computes a result of yours.
+Q3.2 forward formulas (as the grader does). `strict` raises numpy's overflow, invalid and
+divide warnings as errors. Nothing here computes a result of yours.
 """
 import numpy as np
 
@@ -35,7 +36,10 @@ SUGAR = {
 
 
 @probe
-def autodiff_program(program, report=None, forward_values=None):
+def autodiff_program(program, report=None, forward_values=None, strict=False):
+    if strict:    # numpy's overflow, invalid and divide warnings raised, as in call_strict
+        with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+            return autodiff_program(program, report, forward_values)
     report = report or {}
     ad = student_module("autodiff")
     Var = ad.Var

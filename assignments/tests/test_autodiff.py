@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from autograder.checks import (Mismatch, assert_close, assert_gradient, assert_true, case_rng,
-                               hint_line, matching_hints)
+                               hint_line, matching_hints, strict_result)
 from autograder.mistakes import autodiff as mistakes
 
 MODULE = "autodiff"
@@ -141,9 +141,9 @@ def run_torch(p: Program, instructions: list | None = None) -> dict:
 
 
 def run_student(submission, p: Program, instructions: list | None = None, forward_values=None,
-                **report):
+                strict=False, **report):
     return submission.probe("autodiff_program", instructions or p.ins, report=report,
-                            forward_values=forward_values, module=MODULE)
+                            forward_values=forward_values, strict=strict, module=MODULE)
 
 
 # --- the graphs -------------------------------------------------------------------------------
@@ -285,29 +285,48 @@ def test_topological_order(submission, out):
 
 @pytest.mark.question("3.2")
 def test_var_owns_its_value(submission):
-    """Var(value) keeps a float64 copy (of an int array too), and every op's result is a new
-    array, x.T included: the caller changing its array later changes no Var."""
+    """Var(value) keeps a float64 copy (of a float array, an int array), and every op's result
+    is a new array, x.T included: the caller changing its arrays later changes no Var."""
     p = Program()
     x = p.leaf(np.arange(6).reshape(2, 3))
-    t = p.op("transpose", x, style="sugar")
-    p.op("add", x, p.const(1.0), style="sugar")
+    f = p.leaf(case_rng("public", "autodiff.owned").normal(size=(3, 2)))
+    p.op("transpose", x, style="sugar")
+    p.op("add", x, p.op("transpose", f), style="sugar")
     p.poke(x, 100)
+    p.poke(f, 0.5)
     got = run_student(submission, p, values=True, dtypes=True, shares=True)
     want = run_torch(p)["values"]
-    assert_close(got["values"][x], want[x], check=f"{p.describe(x)}, after the caller changed "
-                 f"its array in place", inputs={"x": want[x]},
-                 mistakes=mistakes.owned_value(want[x], 100))
+    for leaf, delta in ((x, 100), (f, 0.5)):
+        assert_close(got["values"][leaf], want[leaf], check=f"{p.describe(leaf)}, after the "
+                     f"caller changed its array in place", inputs={f"v{leaf}": want[leaf]},
+                     mistakes=mistakes.owned_value(want[leaf], delta))
     for i in p.var_slots():
         assert_true(got["dtypes"][i] == "float64", f"{p.describe(i)}: .value has dtype "
                     f"{got['dtypes'][i]}, expected float64 (Var(value) stores a float64 copy, "
                     f"even of an int array)")
-    assert_close(got["values"][t], want[t], check=f"the value of {p.describe(t)}",
-                 inputs={"x": want[x]}, mistakes={})
+    check_values(p, got["values"], want, "after Var(value) and x.T")
     if got["shares"]:
         i, j = got["shares"][0]
         raise Mismatch(f"{p.describe(j)}: its .value shares memory with the value of v{i}; a "
                        f"Var owns its value: every op's result is a new array, x.T included "
                        f"(numpy's .T is a view)")
+
+
+OVERFLOW = ("sigmoid must not overflow for large |x|: exp(-x) overflows for x = -1e4; compute "
+            "it from exp(-|x|), or with np.logaddexp")
+
+
+@pytest.mark.question("3.2")
+def test_sigmoid_at_extremes(submission):
+    """sigmoid of numbers up to ±1e4 (module function and method) with numpy's overflow,
+    invalid and divide warnings raised: torch's values."""
+    p = Program()
+    x = p.leaf(np.array([-1e4, -800.0, -30.0, -0.5, 0.0, 2.0, 30.0, 800.0, 1e4]))
+    p.op("sigmoid", x)
+    p.op("sigmoid", x, style="sugar")
+    got = strict_result(lambda: run_student(submission, p, strict=True, values=True),
+                        check="sigmoid of numbers up to ±1e4", hints={"overflow": OVERFLOW})
+    check_values(p, got["values"], run_torch(p)["values"], "sigmoid at ±1e4")
 
 
 # === Q3.3: back-propagation ===================================================================
@@ -640,6 +659,14 @@ def linear_ops_changed(p, rng):
     p.backward(out)
 
 
+def changed_then_saved(p, rng):
+    """x and w changed in place first, then x * w made: mul saves them at their new versions."""
+    x, w = _leaves(p, rng, ((3, 4), True), ((3, 4), True))
+    p.inplace("add_", x, p.const(1.0))
+    p.inplace("mul_", w, p.const(2.0))
+    p.backward(p.op("sum", p.op("mul", x, w)))
+
+
 def constants_changed_by_caller(p, rng):
     x, x2 = _leaves(p, rng, ((3, 4), True), ((3, 4), True))
     c1, c2 = p.const(rng.uniform(0.5, 2.0, (3, 4))), p.const(rng.uniform(0.5, 2.0, (3, 4)))
@@ -691,6 +718,9 @@ WORKS = {
                                                     "add, sub and neg keep nothing"),
     "constants changed by the caller after the op": (constants_changed_by_caller,
                                                      "an op keeps a copy of a constant operand"),
+    "x and w changed, then x * w made": (
+        changed_then_saved, "mul saved x and w at the versions they had when it was made, "
+                            "after their changes"),
 }
 PAIRS = [("y = exp(x) changed", "exp(x): x changed"),
          ("y = tanh(x) changed", "tanh(x): x changed"),
@@ -703,7 +733,8 @@ PAIRS = [("y = exp(x) changed", "exp(x): x changed"),
          ("x / w: divisor w changed", "x / c (constant divisor): x changed"),
          ("x * w: x.add_(1) then x.add_(-1)", "add_/mul_ with a Var operand are not recorded"),
          ("y = exp(x) changed", "add, sub, neg: operands and results changed"),
-         ("x * w: x changed", "constants changed by the caller after the op")]
+         ("x * w: x changed", "constants changed by the caller after the op"),
+         ("x * w: w changed", "x and w changed, then x * w made")]
 
 
 @functools.cache
