@@ -50,12 +50,12 @@ class SubmissionHandle:
     imports it alone first, and after one such failure the module's later tests fail at once.
     """
 
-    def __init__(self, sub: Submission, sandbox: Sandbox, stand_ins: dict[str, dict[str, str]],
+    def __init__(self, sub: Submission, sandbox: Sandbox, stand_ins: dict[str, dict[str, dict]],
                  torch_modules: set[str]):
         self.sub = sub
         self.sandbox = sandbox
         self.limits: Limits = sandbox.limits
-        self.stand_ins_of = stand_ins        # question -> the sources of its stand-ins
+        self.stand_ins_of = stand_ins        # question -> its stand-ins, as a child is told
         self.torch_modules = torch_modules   # modules whose children have torch (Part 5)
         self.printed: Counter = Counter()    # question -> bytes its children printed
         self.question: str | None = None
@@ -153,7 +153,8 @@ class SubmissionHandle:
         except StudentCodeError as error:
             if error.kind not in ("raised", "timeout", "died", "unsupported", "budget"):
                 raise
-            raise StudentCodeError(error.kind, f"{where}: {error}", error.type) from None
+            raise StudentCodeError(error.kind, f"{where}: {error}{_input_written(error)}",
+                                   error.type) from None
         modified = reply["modified"] if type(reply) is dict else None
         if type(modified) is not list or not all(type(m) is str for m in modified):
             raise StudentCodeError("protocol", f"{where}: unreadable answer from the child")
@@ -192,9 +193,8 @@ class GradingPlugin:
         self.rubric = rubric
         self.track = track
         self.submissions = submissions
-        # A question's child gets the stand-ins of the other questions' functions only: never
-        # a correct version of its own question's functions.
-        stand_ins = {q.id: standins.sources(n for n in standins.STAND_INS if n not in q.functions)
+        # A question's tests get the stand-ins of the other questions' functions only.
+        stand_ins = {q.id: standins.specs(n for n in standins.STAND_INS if n not in q.functions)
                      for q in rubric.questions}
         torch_modules = {m for m in rubric.modules if not rubric.module_part(m).numpy_only
                          or rubric.torch_in_numpy_part == "warn"}
@@ -286,8 +286,8 @@ class GradingPlugin:
             except (Mismatch, StudentCodeError):
                 handle.start_test(question)
                 self._notes[pyfuncitem.nodeid] = (
-                    f"graded with the kit's own {_names(used)} in place of yours (they belong "
-                    f"to {_owners(self.rubric, used)}), and failed with yours too")
+                    f"graded with the kit's own {_names(used)} in place of yours "
+                    f"({_belong(self.rubric, used)}), and failed with yours too")
                 raise
             self._notes[pyfuncitem.nodeid] = (
                 f"passed with your own {_names(used)} (it failed with the kit's)")
@@ -295,8 +295,8 @@ class GradingPlugin:
             used = sorted(handle.used_stand_ins)
             if used:
                 self._notes[pyfuncitem.nodeid] = (
-                    f"graded with the kit's own {_names(used)} in place of yours (they belong "
-                    f"to {_owners(self.rubric, used)}, graded there)")
+                    f"graded with the kit's own {_names(used)} in place of yours "
+                    f"({_belong(self.rubric, used)}, graded there)")
         return True
 
     # --- results ----------------------------------------------------------------------
@@ -332,6 +332,16 @@ class GradingPlugin:
         return report
 
 
+def _input_written(error: StudentCodeError) -> str:
+    """What an error that writing into a read-only input gives means (call passes arrays and
+    dicts read-only)."""
+    if (error.type == "ValueError" and "read-only" in str(error)) or (
+            error.type == "TypeError" and "it must not be changed" in str(error)):
+        return ("\n  your function wrote into one of its inputs: functions must not change their "
+                "inputs (work on a copy, or build a new array or dict)")
+    return ""
+
+
 def _is_suite_error(error: BaseException) -> bool:
     """A failure of the grader's own making: an explicit SuiteError, a bare `assert` in suite
     code (student failures are Mismatch, from checks.py, or StudentCodeError), or the sandbox's
@@ -344,8 +354,9 @@ def _names(functions: list[str]) -> str:
     return ", ".join(f.split(".")[1] for f in functions)
 
 
-def _owners(rubric: Rubric, functions: list[str]) -> str:
-    return ", ".join(dict.fromkeys(f"Q{rubric.question_of(f).id}" for f in functions))
+def _belong(rubric: Rubric, functions: list[str]) -> str:
+    owners = ", ".join(dict.fromkeys(f"Q{rubric.question_of(f).id}" for f in functions))
+    return f"{'it belongs' if len(functions) == 1 else 'they belong'} to {owners}"
 
 
 def _question(item) -> str:

@@ -51,6 +51,25 @@ def scale_in_place(x):
     x *= 2
     return x
 
+def update(params):
+    params["W"] = params["W"] + 1
+    return params
+
+def update_copies(params):
+    import copy
+    new, deep = dict(params), copy.deepcopy(params)
+    new["W"], deep["W"] = 1.0, 2.0
+    deep["W2"] = params.copy()
+    deep["W2"]["b"] = 3
+    return [new["W"], deep["W"]]
+
+def grow(xs):
+    xs.append(1)
+    return len(xs)
+
+def unchanged(params):
+    return params
+
 counter = []
 def count():
     counter.append(1)
@@ -76,9 +95,23 @@ def test_results_come_back_as_plain_arrays(child):
     assert got["modified"] == []
 
 
-def test_an_input_changed_in_place_is_named(child):
-    reply = child.call("call", "mlp", "scale_in_place", np.ones(3))
-    assert reply["modified"] == ["x"] and np.array_equal(reply["value"], np.full(3, 2.0))
+def test_an_array_given_to_a_function_cannot_be_written(child):
+    """Read-only: not a comparison the child could forge, but an error in the student's code."""
+    with pytest.raises(StudentCodeError, match="read-only"):
+        child.call("call", "mlp", "scale_in_place", np.ones(3))
+
+
+def test_a_dict_given_to_a_function_cannot_be_changed_but_its_copies_can(child):
+    with pytest.raises(StudentCodeError, match="must not be changed"):
+        child.call("call", "mlp", "update", {"W": np.ones(2)})
+    assert value(child.call("call", "mlp", "update_copies", {"W": np.ones(2)})) == [1.0, 2.0]
+    returned = value(child.call("call", "mlp", "unchanged", {"W": np.ones(2)}))   # allowed
+    assert type(returned) is dict and np.array_equal(returned["W"], np.ones(2))
+
+
+def test_a_list_changed_in_place_is_named(child):
+    reply = child.call("call", "mlp", "grow", [1, 2])
+    assert reply["modified"] == ["xs"] and reply["value"] == 3
 
 
 def test_student_code_never_runs_in_the_grader(child):

@@ -1,5 +1,5 @@
-"""The kit's stand-ins are right (compared with torch), and a child never holds a correct version
-of its own question's functions."""
+"""The kit's stand-ins are right (compared with torch), and no child ever holds one: the grader
+answers a child's stand-in requests."""
 import numpy as np
 import pytest
 import torch
@@ -8,7 +8,6 @@ from helpers import GOOD, make_submission, make_suites
 
 from autograder import grading, standins
 from autograder.isolation.sandbox import Limits
-from autograder.probes import substitution
 
 RNG = np.random.default_rng(20240607)
 T = torch.from_numpy
@@ -50,35 +49,50 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_each_numpy_stand_in_matches_torch(name):
-    (stand_in,) = substitution.compiled(standins.sources([name])).values()
-    got = np.asarray(stand_in(*CASES[name]), dtype=np.float64)
-    np.testing.assert_allclose(got, reference(name, *CASES[name]), rtol=1e-10, atol=1e-12)
+    got = standins.answer(name, "value", [list(CASES[name]), {}])
+    np.testing.assert_allclose(np.asarray(got, dtype=np.float64), reference(name, *CASES[name]),
+                               rtol=1e-10, atol=1e-12)
 
 
 def test_the_other_stand_ins_match_torch():
-    compiled = substitution.compiled(standins.sources(standins.STAND_INS))
-    assert compiled["cnn.conv_output_shape"](9, 7, 3, 2, 1) == tuple(
+    assert standins.answer("cnn.conv_output_shape", "value", [[9, 7, 3, 2, 1], {}]) == tuple(
         F.conv2d(torch.zeros(1, 1, 9, 7), torch.zeros(1, 1, 3, 3), stride=2, padding=1).shape[2:])
     mu, logvar, eps = (T(RNG.normal(size=(4, 3))) for _ in range(3))
     q, p = torch.distributions.Normal(mu, torch.exp(0.5 * logvar)), torch.distributions.Normal(0, 1)
-    torch.testing.assert_close(compiled["vae.gaussian_kl"](mu, logvar),
+    torch.testing.assert_close(standins.answer("vae.gaussian_kl", "value", [[mu, logvar], {}]),
                                torch.distributions.kl_divergence(q, p).sum(-1))
-    torch.testing.assert_close(compiled["vae.reparameterize"](mu, logvar, eps), q.loc + q.scale * eps)
+    torch.testing.assert_close(standins.answer("vae.reparameterize", "value", [[mu, logvar, eps], {}]),
+                               q.loc + q.scale * eps)
 
 
-class Node:
-    def __init__(self, *parents):
-        self.parents = parents
+def test_a_differentiable_stand_in_gives_torchs_vector_jacobian_product():
+    mu, logvar = (T(RNG.normal(size=(4, 3))).requires_grad_(True) for _ in range(2))
+    weights = T(RNG.normal(size=4))
+    expected = torch.autograd.grad(
+        (weights * torch.distributions.kl_divergence(
+            torch.distributions.Normal(mu, torch.exp(0.5 * logvar)),
+            torch.distributions.Normal(0, 1)).sum(-1)).sum(), [mu, logvar])
+    got = standins.answer("vae.gaussian_kl", "vjp", [[mu.detach(), logvar.detach()], weights])
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e)
 
 
-def test_the_topological_order_stand_in_lists_each_node_once_after_its_parents():
-    a, b = Node(), Node()
-    c, d = Node(a, b), Node(a, a)
-    out = Node(c, d, b)
-    order = substitution.compiled(standins.sources(["autodiff.topological_order"]))[
-        "autodiff.topological_order"](out)
-    assert len(order) == len(set(map(id, order))) == 5 and order[-1] is out
-    assert all(order.index(p) < order.index(n) for n in order for p in n.parents)
+def test_the_order_stand_in_lists_each_node_once_after_its_parents():
+    parents = [[1, 2, 4], [3, 4], [3, 3], [], []]      # node 0 is out
+    order = standins.answer("autodiff.topological_order", "order", parents)
+    assert sorted(order) == [0, 1, 2, 3, 4] and order[-1] == 0
+    assert all(order.index(p) < order.index(n) for n in order for p in parents[n])
+
+
+@pytest.mark.parametrize("name, payload", [
+    ("cnn.conv2d", [[np.zeros((64, 64, 64, 64)), np.zeros((64, 64, 9, 9))], {}]),
+    ("mlp.linear", [[np.zeros((1200, 1000)), np.zeros((3, 1000)), np.zeros(3)], {}]),
+    ("autodiff.topological_order", [[1], [7]]),
+])
+def test_a_request_no_test_needs_is_refused(name, payload):
+    kind = "order" if name.startswith("autodiff") else "value"
+    with pytest.raises(ValueError):
+        standins.answer(name, kind, payload)
 
 
 PEEK_SUITE = """
@@ -95,18 +109,26 @@ def test_other_question(submission):
     assert_close(submission.call("mlp", "peek"), 1.0, check="peek()", inputs={})
 """
 PEEK = """
-import gc, types
+import gc, sys, types
+
+def linear(x, W, b):
+    return x
 
 def peek():
-    return float(any(isinstance(o, types.FunctionType) and o.__name__ == "linear"
-                     and o.__code__.co_filename.startswith("<stand-in")
-                     for o in gc.get_objects()))
+    \"\"\"1.0 when a correct linear is reachable from here: code of the kit's stand-ins, or a
+    replaced linear that computes x W^T + b.\"\"\"
+    import numpy as np
+    x, W, b = np.ones((1, 2)), np.ones((3, 2)), np.arange(3.0)
+    seen = [o for o in gc.get_objects() if isinstance(o, types.FunctionType)
+            and "standins" in o.__code__.co_filename]
+    stood_in = sys.modules[__name__].linear(x, W, b)
+    return float(bool(seen)) + float(np.shape(stood_in) == (1, 3))
 """
 
 
-def test_a_child_holds_no_stand_in_of_its_own_questions_functions(tmp_path):
-    """The kit's correct linear is in Q1.3's children (mlp_backward may call linear), never in
-    Q1.1's, where a student could otherwise return it as their own."""
+def test_no_child_holds_the_kits_stand_ins(tmp_path):
+    """A replaced linear computes the right values in Q1.3 (the grader answers), but no child,
+    of any question, holds the kit's code: a student cannot pass it off as their own."""
     (score,) = grading.grade([make_submission(tmp_path, "peeker", GOOD, mlp=PEEK)],
                              suites=make_suites(tmp_path, PEEK_SUITE), limits=Limits(call_seconds=5))
     assert {q.id: q.points for q in score.questions if q.id in ("1.1", "1.3")} == {"1.1": 2, "1.3": 2}

@@ -71,9 +71,8 @@ def run(spec: dict, sock: socket.socket, output_fd: int, view: filesystem.View) 
         except BaseException as error:
             _report_sandbox_error(sock, error)
         try:   # whatever student code did to this interpreter: never back into the warm parent
-            stand_ins = substitution.compiled(spec["stand_ins"])
             codec.send(sock, {"ready": True})
-            serve(sock, stand_ins)
+            serve(sock, spec["stand_ins"])
         finally:
             os._exit(0)
     sock.close()
@@ -199,30 +198,39 @@ def _processes_of(uid: int) -> int:
 
 def serve(sock: socket.socket, stand_ins: dict) -> None:
     """Answer {"probe", "args", "kwargs", "stand_ins": bool} requests with {"ok": value} or
-    {"error": {...}}, plus "stand_ins": those of `stand_ins` the call used (see
-    autograder/standins.py), when the request asked for them."""
-    from autograder.probes.base import PROBES
+    {"error": {...}}. With "stand_ins", the functions named in `stand_ins` are replaced during
+    the call (probes/substitution.py): each call of one sends {"stand_in", "kind", "payload"} and
+    reads the grader's {"answer": ...} or {"refused": why} before the call goes on."""
+    from autograder.probes.base import PROBES, writable_dicts
+
+    def ask(name: str, kind: str, payload):
+        try:
+            codec.send(sock, {"stand_in": name, "kind": kind, "payload": writable_dicts(payload)})
+        except codec.UnsupportedType as error:
+            raise substitution.StandInError(f"the kit's {name.split('.')[1]} cannot take these "
+                                            f"arguments ({error})") from None
+        reply = codec.receive(sock)
+        if "refused" in reply:
+            raise substitution.StandInError(f"{name.split('.')[1]}: {reply['refused']}")
+        return reply["answer"]
 
     while True:
         try:
             request = codec.receive(sock)
         except EOFError:
             return
-        used: list[str] = []
         try:
             probe = PROBES[request["probe"]]
             offered = stand_ins if request.get("stand_ins") is True else {}
-            with substitution.installed(offered, os.path.abspath(sys.path[0])) as calls:
-                used = calls.used
+            with substitution.installed(offered, os.path.abspath(sys.path[0]), ask):
                 value = probe(*request["args"], **request["kwargs"])
-            codec.send(sock, {"ok": value, "stand_ins": used})
+            codec.send(sock, {"ok": value})
             continue
         except codec.UnsupportedType as error:
             reply = {"error": {"type": "UnsupportedType", "where": "return",
                                "message": f"unsupported return type: {error}"}}
         except BaseException as error:  # SystemExit and KeyboardInterrupt from student code too
             reply = {"error": describe(error)}
-        reply["stand_ins"] = used
         codec.send(sock, reply)
 
 

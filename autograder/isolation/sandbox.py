@@ -27,9 +27,11 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from autograder import standins
 from autograder.isolation import cgroups, codec, namespaces
 from autograder.isolation.child import HEADER
 from autograder.text import printable
@@ -138,9 +140,9 @@ class Sandbox:
         return "own uid" if os.geteuid() == 0 else "none"
 
     def spawn(self, workdir: Path, label: str = "child", torch: bool = False,
-              stand_ins: dict[str, str] | None = None) -> "Child":
-        """A child for `workdir`, from the torch warm parent or the numpy one; `stand_ins` are
-        the sources of the stand-ins it may use (autograder/standins.py)."""
+              stand_ins: dict[str, dict] | None = None) -> "Child":
+        """A child for `workdir`, from the torch warm parent or the numpy one; `stand_ins` names
+        the stand-ins it may use, with what it must know of them (autograder/standins.py)."""
         return self.parents["torch" if torch else "numpy"].spawn(workdir, label, stand_ins)
 
     def close(self) -> None:
@@ -192,7 +194,7 @@ class WarmParent:
             self._ready = True
 
     def spawn(self, workdir: Path, label: str = "child",
-              stand_ins: dict[str, str] | None = None) -> "Child":
+              stand_ins: dict[str, dict] | None = None) -> "Child":
         """Fork a confined child whose only student files are those in `workdir`.
 
         A warm parent that died (killed from outside) is restarted once."""
@@ -205,7 +207,7 @@ class WarmParent:
         self._start()
         return self._spawn(workdir, label, stand_ins or {})
 
-    def _spawn(self, workdir: Path, label: str, stand_ins: dict[str, str]) -> "Child":
+    def _spawn(self, workdir: Path, label: str, stand_ins: dict[str, dict]) -> "Child":
         self._wait_ready()
         try:
             mode = os.stat(workdir).st_mode
@@ -229,7 +231,7 @@ class WarmParent:
             ours.close()
             output.close()
             raise StudentCodeError("died", "could not start a process to run your code")
-        child = Child(self, pid, ours, output, os.pidfd_open(pid))
+        child = Child(self, pid, ours, output, os.pidfd_open(pid), set(stand_ins))
         child.wait_ready()
         return child
 
@@ -259,6 +261,7 @@ class Child:
     sock: socket.socket
     output_file: object            # the keeper writes what the worker prints here
     pidfd: int                     # the keeper only, even after its pid is reused
+    stand_ins: set = field(default_factory=set)   # names of those it was spawned with
     alive: bool = True
     used_stand_ins: list = field(default_factory=list)
     printed: int = 0               # bytes the worker printed (all of them once closed)
@@ -276,28 +279,47 @@ class Child:
         """Run a trusted probe in the child; return its plain-data result.
 
         With `stand_ins`, the child puts the stand-ins it was spawned with in place of the
-        student's functions for this call (autograder/standins.py); afterwards
-        `used_stand_ins` lists those the call went through (the child's word)."""
+        student's functions for this call, and this process answers their requests (computed
+        by autograder/standins.py, never in the child); afterwards `used_stand_ins` lists those
+        it answered. One deadline covers the whole call, answers included."""
         if not self.alive:
             raise StudentCodeError("died", "the process running your code had already ended")
         self.used_stand_ins = []
-        try:
-            codec.send(self.sock, {"probe": probe, "args": list(args), "kwargs": kwargs,
-                                   "stand_ins": stand_ins})
-        except OSError:
-            self.close()
-            raise StudentCodeError("died", self._died_message()) from None
-        reply = self._receive(timeout or self.parent.limits.call_seconds, expected="ok")
-        used = reply.get("stand_ins")
-        self.used_stand_ins = ([n for n in used if type(n) is str][:20]
-                               if stand_ins and type(used) is list else [])
+        deadline = time.monotonic() + (timeout or self.parent.limits.call_seconds)
+        message = {"probe": probe, "args": list(args), "kwargs": kwargs, "stand_ins": stand_ins}
+        while True:
+            try:
+                codec.send(self.sock, message)
+            except OSError:
+                self.close()
+                raise StudentCodeError("died", self._died_message()) from None
+            reply = self._receive(deadline - time.monotonic(), expected="ok")
+            if "stand_in" not in reply:
+                break
+            message = self._answer(reply) if stand_ins else {"refused": "not offered"}
         if "error" in reply:
             raise _error_from(reply["error"])
         return reply["ok"]
 
-    def _receive(self, timeout: float, expected: str) -> dict:
-        """One reply, {expected: ...} or {"error": {...}}, within `timeout` seconds in all."""
+    def _answer(self, request: dict) -> dict:
+        """The grader's answer to a stand-in request of the child (its arguments are the
+        child's word: any failure is a refusal the student's code sees as an error)."""
+        name, kind = request.get("stand_in"), request.get("kind")
+        if name not in self.stand_ins or type(kind) is not str:
+            return {"refused": "not offered"}
+        if name not in self.used_stand_ins:
+            self.used_stand_ins.append(name)
         try:
+            return {"answer": standins.answer(name, kind, request.get("payload"))}
+        except Exception as error:   # noqa: BLE001 - anything the child sent may be wrong
+            return {"refused": printable(f"{type(error).__name__}: {error}")[:500]}
+
+    def _receive(self, timeout: float, expected: str) -> dict:
+        """One reply, {expected: ...}, {"error": {...}} or a stand-in request, within `timeout`
+        seconds in all."""
+        try:
+            if timeout <= 0:
+                raise socket.timeout
             reply = codec.receive(self.sock, timeout=timeout)
         except socket.timeout:
             self.close()
@@ -310,9 +332,10 @@ class Child:
         except codec.ProtocolError as error:
             self.close()
             raise StudentCodeError("protocol", f"unreadable answer from the child: {error}") from None
-        if (type(reply) is not dict or len(reply.keys() - {"stand_ins"}) != 1
-                or not ({expected, "error"} & reply.keys())
-                or ("error" in reply and type(reply["error"]) is not dict)):
+        stand_in = type(reply) is dict and reply.keys() == {"stand_in", "kind", "payload"}
+        if not stand_in and (type(reply) is not dict or len(reply) != 1
+                             or not ({expected, "error"} & reply.keys())
+                             or ("error" in reply and type(reply["error"]) is not dict)):
             self.close()
             raise StudentCodeError("protocol", "unreadable answer from the child")
         return reply

@@ -52,14 +52,60 @@ def import_module(module: str) -> None:
 def call_checked(function, args: list, kwargs: dict) -> dict:
     """{"value": function(*args, **kwargs), "modified": the names of the inputs it changed}.
 
-    Inputs are copied before the call and compared after it; a name is the parameter's name in
-    the student's signature when the call binds to it ("x", "params"), else its position."""
+    Arrays and dicts are passed read-only (see `read_only`): writing into one fails in the
+    student's own code. What remains (lists, tensors) is copied before the call and compared
+    after it; a name is the parameter's name in the student's signature when the call binds to
+    it ("x", "params"), else its position."""
+    args, kwargs = read_only(args), read_only(kwargs)
     before = copy.deepcopy((args, kwargs))
-    value = function(*args, **kwargs)
+    value = writable_dicts(function(*args, **kwargs))   # returning an input is allowed
     names = _parameter_names(function, len(args))
     modified = [names[i] for i, (old, new) in enumerate(zip(before[0], args)) if not same(old, new)]
     modified += [k for k in kwargs if not same(before[1][k], kwargs[k])]
     return {"value": value, "modified": modified}
+
+
+class ReadOnlyDict(dict):
+    """A dict that refuses to be changed; its copies (copy, deepcopy, dict(d), {**d}) are
+    ordinary dicts the student may change at will."""
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("this dict is an input of your function: it must not be changed "
+                        "(build a new dict)")
+
+    __setitem__ = __delitem__ = __ior__ = update = pop = popitem = clear = setdefault = _refuse
+
+    def copy(self):
+        return dict(self)
+
+    def __copy__(self):
+        return dict(self)
+
+    def __deepcopy__(self, memo):
+        return {key: copy.deepcopy(value, memo) for key, value in self.items()}
+
+
+def writable_dicts(value):
+    """`value` with every ReadOnlyDict in it an ordinary dict (what crosses the boundary)."""
+    if isinstance(value, ReadOnlyDict):
+        return {key: writable_dicts(item) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(writable_dicts(item) for item in value)
+    return value
+
+
+def read_only(value):
+    """`value` with every numpy array in it a view of immutable bytes (its WRITEABLE flag cannot
+    be set again) and every dict a ReadOnlyDict; lists and tuples keep their type."""
+    import numpy as np
+
+    if type(value) is np.ndarray and not value.dtype.hasobject:
+        return np.frombuffer(value.tobytes(), dtype=value.dtype).reshape(value.shape)
+    if type(value) is dict:
+        return ReadOnlyDict({key: read_only(item) for key, item in value.items()})
+    if type(value) in (list, tuple):
+        return type(value)(read_only(item) for item in value)
+    return value
 
 
 def _parameter_names(function, n: int) -> list[str]:

@@ -1,10 +1,17 @@
 """Putting stand-ins in place of student functions, in the child (see autograder/standins.py).
 
-A child receives the sources of the stand-ins its question may use at spawn (`compiled` turns
-them into functions); every probe call then runs inside `installed`, which replaces those
-functions wherever the student bound them and puts the student's back afterwards. A stand-in
-is used only for a call the contract's signature accepts: a call with arguments of the
-student's own invention goes to the student's own function.
+The child never holds a stand-in's code: a call of a stood-in function is answered by the
+grader. A child is spawned with the names and contract signatures of the stand-ins its
+question may use; during a probe call `installed` replaces those functions wherever the
+student bound them, and puts the student's back afterwards. A replaced function asks the grader
+through `ask(name, kind, payload)`:
+- "value": the stand-in's value on these arguments (numpy functions);
+- "vjp": for Part 5's differentiable stand-ins, the value comes from "value" and the gradient
+  from a vector-Jacobian product the grader computes, through a torch.autograd.Function, so
+  gradients flow through the stand-in as through the student's own code;
+- "order": a topological order, asked with the graph's shape only (each node's parent indices).
+A stand-in is used only for a call the contract's signature accepts: a call with arguments of
+the student's own invention goes to the student's own function.
 """
 from __future__ import annotations
 
@@ -15,71 +22,110 @@ import os
 import sys
 from typing import Callable, Iterator
 
-import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+Ask = Callable[[str, str, object], object]
 
 
-def compiled(sources: dict[str, str]) -> dict[str, Callable]:
-    """{"module.function": source} -> {"module.function": the function}."""
-    found = {}
-    for name, source in sources.items():
-        namespace = {"np": np, "sliding_window_view": sliding_window_view}
-        exec(compile(source, f"<stand-in {name}>", "exec"), namespace)
-        found[name] = namespace[name.split(".")[1]]
-    return found
+class StandInError(RuntimeError):
+    """The grader could not compute a stand-in on the arguments the student's code passed."""
 
 
-class Calls:
-    """The stand-ins that were called during one probe call (reported to the grader)."""
-
-    def __init__(self):
-        self.used: list[str] = []
-
-    def note(self, name: str) -> None:
-        if name not in self.used:
-            self.used.append(name)
+def signature_of(parameters: list[list]) -> inspect.Signature:
+    """A Signature from [[name, has_default], ...] (what the grader sends for each stand-in)."""
+    return inspect.Signature([inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                default=None if has_default else
+                                                inspect.Parameter.empty)
+                              for name, has_default in parameters])
 
 
-def _wrapper(name: str, stand_in: Callable, own: Callable, calls: Calls) -> Callable:
-    signature = inspect.signature(stand_in)
+def _stand_in(name: str, spec: dict, ask: Ask) -> Callable:
+    """The function a stood-in call runs: it asks the grader, in the way `spec["kind"]` says."""
+    kind = spec["kind"]
+    if kind == "order":
+        return lambda out: _ordered(name, out, ask)
+    if kind == "differentiable":
+        return lambda *args, **kwargs: _differentiable(name, ask, args, kwargs)
+    return lambda *args, **kwargs: ask(name, "value", [list(args), kwargs])
 
-    @functools.wraps(own)
-    def call(*args, **kwargs):
-        try:
-            signature.bind(*args, **kwargs)
-        except TypeError:   # the student's own extension of the contract: their own function
-            return own(*args, **kwargs)
-        calls.note(name)
-        return stand_in(*args, **kwargs)
 
-    return call
+def _ordered(name: str, out, ask: Ask) -> list:
+    """A topological order of the graph behind `out`, asked with its shape only."""
+    nodes, index, stack = [], {}, [out]
+    while stack:
+        node = stack.pop()
+        if id(node) not in index:
+            index[id(node)] = len(nodes)
+            nodes.append(node)
+            stack.extend(tuple(getattr(node, "parents", ())))
+    parents = [[index[id(p)] for p in tuple(getattr(node, "parents", ()))] for node in nodes]
+    return [nodes[i] for i in ask(name, "order", parents)]
+
+
+def _differentiable(name: str, ask: Ask, args: tuple, kwargs: dict):
+    import torch
+
+    if kwargs or not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
+        return ask(name, "value", [list(args), kwargs])
+    return _autograd_function().apply(name, ask, *args)
+
+
+@functools.cache
+def _autograd_function():
+    import torch
+
+    class AskedFunction(torch.autograd.Function):
+        """Value and vector-Jacobian product of a stand-in, both computed by the grader."""
+
+        @staticmethod
+        def forward(ctx, name, ask, *args):
+            ctx.name, ctx.ask, ctx.args = name, ask, args
+            return ask(name, "value", [[a.detach() if isinstance(a, torch.Tensor) else a
+                                        for a in args], {}])
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            inputs = [a.detach() if isinstance(a, torch.Tensor) else a for a in ctx.args]
+            grads = ctx.ask(ctx.name, "vjp", [inputs, grad_output.detach()])
+            return (None, None, *grads)
+
+    return AskedFunction
 
 
 @contextlib.contextmanager
-def installed(stand_ins: dict[str, Callable], student_dir: str) -> Iterator[Calls]:
+def installed(stand_ins: dict[str, dict], student_dir: str, ask: Ask) -> Iterator[None]:
     """Replace, in every student module already imported (from the folder `student_dir`), each
-    function of `stand_ins` (wherever the student bound it: `mlp.linear`, or `linear` imported
-    into training.py) by a wrapper that runs its stand-in; everything is put back on exit."""
-    calls = Calls()
+    function named in `stand_ins` ({name: {"kind", "parameters"}}), wherever the student bound
+    it (`mlp.linear`, or `linear` imported into training.py), by a wrapper that asks the grader;
+    everything is put back on exit."""
     modules = [m for m in list(sys.modules.values())
                if isinstance(getattr(m, "__file__", None), str)
                and os.path.dirname(os.path.abspath(m.__file__)) == student_dir]
     owners = {m.__name__: m for m in modules}
     replaced = []
-    for name, stand_in in stand_ins.items():
+    for name, spec in stand_ins.items():
         module_name, function = name.split(".")
-        owner = owners.get(module_name)
-        own = getattr(owner, function, None) if owner is not None else None
+        own = getattr(owners.get(module_name), function, None)
         if not callable(own):
             continue
-        wrapper = _wrapper(name, stand_in, own, calls)
+        wrapper = _wrapper(signature_of(spec["parameters"]), _stand_in(name, spec, ask), own)
         for module in modules:
             for attribute, value in list(vars(module).items()):
                 if value is own:
                     replaced.append((module, attribute, value))
                     setattr(module, attribute, wrapper)
     try:
-        yield calls
+        yield
     finally:
         for module, attribute, value in reversed(replaced):
             setattr(module, attribute, value)
+
+
+def _wrapper(signature: inspect.Signature, stand_in: Callable, own: Callable) -> Callable:
+    @functools.wraps(own)
+    def call(*args, **kwargs):
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError:   # the student's own extension of the contract: their own function
+            return own(*args, **kwargs)
+        return stand_in(*args, **kwargs)
+
+    return call
