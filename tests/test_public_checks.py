@@ -1,6 +1,6 @@
 """The public checks, as a student runs them: the released bundle in a fresh virtual environment
 without the kit, on the correct example (every check passes), the skeleton (every check fails
-naming its question), hand-made submissions (the numpy-only rule, inputs modified, forward and
+naming its question), hand-made submissions (the numpy-only rule, inputs written into, forward and
 backward apart, one module's estimate, short failures), and the kit's mutant corpus: the public
 mutation score (mutants failing a public check of their own question) and every correct
 implementation passing."""
@@ -190,15 +190,17 @@ def test_an_unused_torch_import_is_a_note_and_a_used_one_fails(released, python,
     assert hidden.returncode == 0 and "imports torch" not in hidden.stdout
 
 
-def test_a_modified_input_is_its_own_failure(released, python, tmp_path):
+def test_writing_into_an_input_is_its_own_failure(released, python, tmp_path):
+    """As in the grader: arrays and dicts are passed read-only, and writing into one fails the
+    call with its own message."""
     softmax = solution("softmax")
     head = "def softmax(z, axis=-1):\n"
     assert head in softmax
     run = run_pytest(python, student(released, tmp_path, {"softmax": softmax.replace(
-        head, head + "    z -= 0.0 * z + 1.0\n    z += 1.0\n    z *= 1.0\n    z[...] = z + 0.5\n")}),
-        "tests/test_softmax.py")
-    assert re.search(r"softmax\(array \([\d, ]+\), axis=-?\d\): modified its input z\n  functions "
-                     r"must not change their inputs", run.stdout), run.stdout[-3000:]
+        head, head + "    z -= z.max(axis=axis, keepdims=True)\n")}), "tests/test_softmax.py")
+    assert re.search(r"softmax\(array \([\d, ]+\), axis=-?\d\): ValueError: .*read-only "
+                     r"\(softmax.py, line \d+\)\n  your function wrote into one of its inputs: "
+                     r"functions must not change their inputs", run.stdout), run.stdout[-3000:]
 
 
 def test_forward_and_backward_are_checked_apart(released, python, tmp_path):

@@ -6,8 +6,8 @@ the grader's messages, and an estimate on the exam's point scale ends the output
   (autograder/isolation/torch_stub/): using torch there fails the check with the grader's
   message, and the question scores 0 in the estimate, as it would in the grader. Part 5
   (torch) runs in this process, through the grader's probes (autograder/probes/generative.py).
-  Every call copies its inputs before and compares them after: an input changed in place is a
-  failure of its own ("modified its input x").
+  Every call passes arrays and dicts read-only and compares the other inputs after the call
+  (the grader's probes do): writing into an input is a failure of its own.
 - A failed check shows its message only (what was checked, on what input, expected vs got, the
   hint when a known mistake reproduces your result), not pytest's traceback.
 - After the checks: a note for each numpy-only module that imports torch (the grader's own
@@ -165,7 +165,8 @@ class Submission:
         except StudentCodeError as error:
             if error.kind not in ("raised", "timeout", "died", "unsupported"):
                 raise
-            raise StudentCodeError(error.kind, f"{where}: {error}", error.type) from None
+            raise StudentCodeError(error.kind, f"{where}: {error}{_input_written(error)}",
+                                   error.type) from None
         return checked_reply(reply, where)["value"]
 
     def _child(self, module: str) -> Child:
@@ -192,6 +193,16 @@ class Submission:
             return probes.call_checked(found, args, kwargs)
         except (Exception, SystemExit) as error:
             raise _raised_here(error, self.folder) from None
+
+
+def _input_written(error: StudentCodeError) -> str:
+    """What the error of writing into an input means, as the grader says it (the grader's
+    probes pass arrays and dicts read-only, so writing into one fails in your code)."""
+    if (error.type == "ValueError" and "read-only" in str(error)) or (
+            error.type == "TypeError" and "it must not be changed" in str(error)):
+        return ("\n  your function wrote into one of its inputs: functions must not change their "
+                "inputs (work on a copy, or build a new array or dict)")
+    return ""
 
 
 def _raised_here(error: BaseException, folder: Path) -> StudentCodeError:
