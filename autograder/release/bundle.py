@@ -74,10 +74,12 @@ def _numpy_rule(rubric: Rubric) -> str:
     torch_parts = [str(p.id) for p in rubric.parts if not p.numpy_only]
     if not numpy_parts:
         return ""
-    cost = ("its questions score 0" if rubric.torch_in_numpy_part == "zero"
-            else "the graders are told")
-    return (f"Parts {', '.join(numpy_parts)} use numpy only (when a module of those parts uses "
-            f"torch, {cost})" + (f"; part {', '.join(torch_parts)} uses torch." if torch_parts else "."))
+    cost = ("an import of torch that nothing uses costs nothing, but a question whose code uses "
+            "torch scores 0" if rubric.torch_in_numpy_part == "zero"
+            else "a module that imports torch is reported to the graders")
+    return (f"Parts {', '.join(numpy_parts)} use numpy only: {cost}, in the grader and in the "
+            f"public checks alike" + (f"; part {', '.join(torch_parts)} uses torch." if torch_parts
+                                      else "."))
 
 
 def student_readme(rubric: Rubric) -> str:
