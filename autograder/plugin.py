@@ -143,13 +143,14 @@ class SubmissionHandle:
         return min(self.limits.question_seconds - self._spent[self.question],
                    self.limits.submission_seconds - self._spent[""]) - pending
 
-    def _call(self, probe: str, module: str, function: str, args, kwargs):
+    def _call(self, probe: str, module: str, function: str, args, kwargs, before=()):
         """The student's result; a failure of the student's code names the call it happened in
         (the one form of messages: what was checked, on what input, then what went wrong), and
-        an input the call modified is a failure of its own."""
+        an input the call modified is a failure of its own. `before`: the probe's own arguments
+        before the student's (a seed)."""
         where = describe_call(function, args, kwargs)
         try:
-            reply = self.probe(probe, module, function, *args, module=module, **kwargs)
+            reply = self.probe(probe, module, function, *before, *args, module=module, **kwargs)
         except StudentCodeError as error:
             if error.kind not in ("raised", "timeout", "died", "unsupported", "budget"):
                 raise
@@ -172,6 +173,12 @@ class SubmissionHandle:
     def call_strict(self, module: str, function: str, *args, **kwargs):
         """Like call(), with numpy's overflow, invalid and divide warnings raised as errors."""
         return self._call("call_strict", module, function, args, kwargs)
+
+    def call_seeded(self, module: str, function: str, seed: int, *args, **kwargs):
+        """Like call(), for a function that samples: module.function(args[0], args[1], rng,
+        *args[2:], **kwargs), the contract's place of `rng`, with rng =
+        numpy.random.default_rng(seed) made in the child (a Generator cannot cross)."""
+        return self._call("call_seeded", module, function, args, kwargs, before=(seed,))
 
     def call_with_inputs(self, module: str, function: str, *args, **kwargs):
         """(result, args, kwargs) as they are after the call, to check inputs were not modified."""

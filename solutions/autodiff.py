@@ -272,16 +272,19 @@ def add(a, b):
     """
     ### BEGIN SOLUTION
     out = Var(_value(a) + _value(b), (a, b), "add")
+    ### END SOLUTION
 
     def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        ### BEGIN SOLUTION
         if isinstance(a, Var):
             a.grad += unbroadcast(out.grad, a.value.shape)
         if isinstance(b, Var):
             b.grad += unbroadcast(out.grad, b.value.shape)
+        ### END SOLUTION
 
     out._backward = _backward
     return out
-    ### END SOLUTION
 
 
 def sub(a, b):
@@ -298,16 +301,19 @@ def sub(a, b):
     """
     ### BEGIN SOLUTION
     out = Var(_value(a) - _value(b), (a, b), "sub")
+    ### END SOLUTION
 
     def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        ### BEGIN SOLUTION
         if isinstance(a, Var):
             a.grad += unbroadcast(out.grad, a.value.shape)
         if isinstance(b, Var):
             b.grad -= unbroadcast(out.grad, b.value.shape)
+        ### END SOLUTION
 
     out._backward = _backward
     return out
-    ### END SOLUTION
 
 
 def mul(a, b):
@@ -325,19 +331,29 @@ def mul(a, b):
     """
     ### BEGIN SOLUTION
     out = Var(_value(a) * _value(b), (a, b), "mul")
-    # Each operand is kept only if the other one needs a gradient.
-    keep_a = Saved(a) if isinstance(b, Var) else None
-    keep_b = Saved(b) if isinstance(a, Var) else None
+    ### END SOLUTION
+
+    def _save():
+        """Q3.4 — what mul's backward will read, saved now: returns a, b (a Saved, or None
+        when nothing of it is needed)."""
+        ### BEGIN SOLUTION
+        # Each operand is kept only if the other one needs a gradient.
+        return Saved(a) if isinstance(b, Var) else None, Saved(b) if isinstance(a, Var) else None
+        ### END SOLUTION
+
+    keep_a, keep_b = _save()
 
     def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        ### BEGIN SOLUTION
         if isinstance(a, Var):
             a.grad += unbroadcast(out.grad * keep_b.unpack(), a.value.shape)
         if isinstance(b, Var):
             b.grad += unbroadcast(out.grad * keep_a.unpack(), b.value.shape)
+        ### END SOLUTION
 
     out._backward = _backward
     return out
-    ### END SOLUTION
 
 
 def div(a, b):
@@ -356,19 +372,31 @@ def div(a, b):
     """
     ### BEGIN SOLUTION
     out = Var(_value(a) / _value(b), (a, b), "div")
-    keep_b = Saved(b)  # both gradients read the divisor
-    keep_a = Saved(a) if isinstance(b, Var) else None  # only b's gradient reads the dividend
+    ### END SOLUTION
+
+    def _save():
+        """Q3.4 — what div's backward will read, saved now: returns b, a (a Saved, or None
+        when nothing of it is needed)."""
+        ### BEGIN SOLUTION
+        # b: both gradients read the divisor
+        # a: only b's gradient reads the dividend
+        return Saved(b), Saved(a) if isinstance(b, Var) else None
+        ### END SOLUTION
+
+    keep_b, keep_a = _save()
 
     def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        ### BEGIN SOLUTION
         b_value = keep_b.unpack()
         if isinstance(a, Var):
             a.grad += unbroadcast(out.grad / b_value, a.value.shape)
         if isinstance(b, Var):
             b.grad -= unbroadcast(out.grad * keep_a.unpack() / b_value**2, b.value.shape)
+        ### END SOLUTION
 
     out._backward = _backward
     return out
-    ### END SOLUTION
 
 
 def matmul(a, b):
@@ -387,19 +415,29 @@ def matmul(a, b):
     """
     ### BEGIN SOLUTION
     out = Var(_value(a) @ _value(b), (a, b), "matmul")
-    # Each operand is kept only if the other one needs a gradient.
-    keep_a = Saved(a) if isinstance(b, Var) else None
-    keep_b = Saved(b) if isinstance(a, Var) else None
+    ### END SOLUTION
+
+    def _save():
+        """Q3.4 — what matmul's backward will read, saved now: returns a, b (a Saved, or None
+        when nothing of it is needed)."""
+        ### BEGIN SOLUTION
+        # Each operand is kept only if the other one needs a gradient.
+        return Saved(a) if isinstance(b, Var) else None, Saved(b) if isinstance(a, Var) else None
+        ### END SOLUTION
+
+    keep_a, keep_b = _save()
 
     def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        ### BEGIN SOLUTION
         if isinstance(a, Var):
             a.grad += out.grad @ keep_b.unpack().T
         if isinstance(b, Var):
             b.grad += keep_a.unpack().T @ out.grad
+        ### END SOLUTION
 
     out._backward = _backward
     return out
-    ### END SOLUTION
 
 
 def neg(x):
@@ -415,13 +453,16 @@ def neg(x):
     """
     ### BEGIN SOLUTION
     out = Var(-x.value, (x,), "neg")
+    ### END SOLUTION
 
     def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        ### BEGIN SOLUTION
         x.grad -= out.grad
+        ### END SOLUTION
 
     out._backward = _backward
     return out
-    ### END SOLUTION
 
 
 def exp(x):
@@ -437,14 +478,25 @@ def exp(x):
     """
     ### BEGIN SOLUTION
     out = Var(np.exp(x.value), (x,), "exp")
-    keep_out = Saved(out)
+    ### END SOLUTION
+
+    def _save():
+        """Q3.4 — what exp's backward will read, saved now: returns out (a Saved, or None
+        when nothing of it is needed)."""
+        ### BEGIN SOLUTION
+        return Saved(out)
+        ### END SOLUTION
+
+    keep_out = _save()
 
     def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        ### BEGIN SOLUTION
         x.grad += out.grad * keep_out.unpack()
+        ### END SOLUTION
 
     out._backward = _backward
     return out
-    ### END SOLUTION
 
 
 def log(x):
@@ -460,14 +512,25 @@ def log(x):
     """
     ### BEGIN SOLUTION
     out = Var(np.log(x.value), (x,), "log")
-    keep_x = Saved(x)
+    ### END SOLUTION
+
+    def _save():
+        """Q3.4 — what log's backward will read, saved now: returns x (a Saved, or None
+        when nothing of it is needed)."""
+        ### BEGIN SOLUTION
+        return Saved(x)
+        ### END SOLUTION
+
+    keep_x = _save()
 
     def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        ### BEGIN SOLUTION
         x.grad += out.grad / keep_x.unpack()
+        ### END SOLUTION
 
     out._backward = _backward
     return out
-    ### END SOLUTION
 
 
 def tanh(x):
@@ -484,14 +547,25 @@ def tanh(x):
     """
     ### BEGIN SOLUTION
     out = Var(np.tanh(x.value), (x,), "tanh")
-    keep_out = Saved(out)
+    ### END SOLUTION
+
+    def _save():
+        """Q3.4 — what tanh's backward will read, saved now: returns out (a Saved, or None
+        when nothing of it is needed)."""
+        ### BEGIN SOLUTION
+        return Saved(out)
+        ### END SOLUTION
+
+    keep_out = _save()
 
     def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        ### BEGIN SOLUTION
         x.grad += out.grad * (1.0 - keep_out.unpack() ** 2)
+        ### END SOLUTION
 
     out._backward = _backward
     return out
-    ### END SOLUTION
 
 
 def sigmoid(x):
@@ -509,15 +583,26 @@ def sigmoid(x):
     ### BEGIN SOLUTION
     # σ(x) = exp(−log(1 + exp(−x))); logaddexp evaluates log(1 + exp(−x)) without overflow.
     out = Var(np.exp(-np.logaddexp(0.0, -x.value)), (x,), "sigmoid")
-    keep_out = Saved(out)
+    ### END SOLUTION
+
+    def _save():
+        """Q3.4 — what sigmoid's backward will read, saved now: returns out (a Saved, or None
+        when nothing of it is needed)."""
+        ### BEGIN SOLUTION
+        return Saved(out)
+        ### END SOLUTION
+
+    keep_out = _save()
 
     def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        ### BEGIN SOLUTION
         s = keep_out.unpack()
         x.grad += out.grad * s * (1.0 - s)
+        ### END SOLUTION
 
     out._backward = _backward
     return out
-    ### END SOLUTION
 
 
 def relu(x):
@@ -534,14 +619,25 @@ def relu(x):
     """
     ### BEGIN SOLUTION
     out = Var(np.maximum(x.value, 0.0), (x,), "relu")
-    keep_out = Saved(out)
+    ### END SOLUTION
+
+    def _save():
+        """Q3.4 — what relu's backward will read, saved now: returns out (a Saved, or None
+        when nothing of it is needed)."""
+        ### BEGIN SOLUTION
+        return Saved(out)
+        ### END SOLUTION
+
+    keep_out = _save()
 
     def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        ### BEGIN SOLUTION
         x.grad += out.grad * (keep_out.unpack() > 0)
+        ### END SOLUTION
 
     out._backward = _backward
     return out
-    ### END SOLUTION
 
 
 def sum(x, axis=None, keepdims=False):
@@ -559,15 +655,18 @@ def sum(x, axis=None, keepdims=False):
     """
     ### BEGIN SOLUTION
     out = Var(np.sum(x.value, axis=axis, keepdims=keepdims), (x,), "sum")
+    ### END SOLUTION
 
     def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        ### BEGIN SOLUTION
         # Put the reduced axes back (size 1), then broadcast over them.
         grad = out.grad if keepdims or axis is None else np.expand_dims(out.grad, axis)
         x.grad += np.broadcast_to(grad, x.value.shape)
+        ### END SOLUTION
 
     out._backward = _backward
     return out
-    ### END SOLUTION
 
 
 def mean(x, axis=None, keepdims=False):
@@ -587,14 +686,17 @@ def mean(x, axis=None, keepdims=False):
     ### BEGIN SOLUTION
     out = Var(np.mean(x.value, axis=axis, keepdims=keepdims), (x,), "mean")
     count = x.value.size / out.value.size
+    ### END SOLUTION
 
     def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        ### BEGIN SOLUTION
         grad = out.grad if keepdims or axis is None else np.expand_dims(out.grad, axis)
         x.grad += np.broadcast_to(grad, x.value.shape) / count
+        ### END SOLUTION
 
     out._backward = _backward
     return out
-    ### END SOLUTION
 
 
 def transpose(x):
@@ -611,13 +713,16 @@ def transpose(x):
     """
     ### BEGIN SOLUTION
     out = Var(x.value.T, (x,), "transpose")  # Var copies, so the view is not shared
+    ### END SOLUTION
 
     def _backward():
+        """Q3.3 — add out.grad's contribution to the .grad of each Var operand."""
+        ### BEGIN SOLUTION
         x.grad += out.grad.T
+        ### END SOLUTION
 
     out._backward = _backward
     return out
-    ### END SOLUTION
 
 
 def topological_order(out):

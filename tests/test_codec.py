@@ -103,6 +103,16 @@ def test_a_message_has_one_deadline_however_its_bytes_are_spread(monkeypatch):
     assert trickle.sent < 10
 
 
+def test_a_message_of_millions_of_small_values_is_refused_before_parsing():
+    a, b = socket.socketpair()
+    payload = b"[" + b"0," * 1_000_000 + b"0]"
+    a.sendall(len(payload).to_bytes(4, "big") + payload)
+    with pytest.raises(codec.ProtocolError, match="values exceeds the limit"):
+        codec.receive(b, timeout=5)
+    a.close()
+    b.close()
+
+
 @pytest.mark.parametrize("payload", [
     b"1" * 5000,                                                            # int over 4300 digits
     json.dumps({"__ndarray__": {"dtype": "uint8", "shape": [0] * 100, "data": ""}}).encode(),

@@ -20,8 +20,9 @@ The worker confines itself before it reads a single byte of student code:
   any out-of-memory kill; when the grader is root, the warm parent's cgroup (memory and tasks
   of all its processes together);
 - no privilege: when the grader is root, a uid and gid of its own (uid_base + the keeper's pid:
-  no other process on the machine has it) with no groups; otherwise no capability left in its
-  user namespace; no new privileges; not dumpable;
+  no other process on the machine has it) with no groups, in a user namespace of its own (its
+  kernel keys die with it); otherwise no capability left in its user namespace; no new
+  privileges; not dumpable;
 - no file descriptor but its socket and stdio; stdin is /dev/null.
 Then it answers probe requests on its socket until the grader closes it.
 
@@ -168,6 +169,10 @@ def confine(spec: dict, sock: socket.socket, output: int, view: filesystem.View,
         os.setgroups([])
         os.setresgid(own, own, own)
         os.setresuid(own, own, own)
+        if spec["isolate"]:   # what belongs to a user namespace (kernel keys) dies with the child
+            namespaces.prctl(namespaces.PR_SET_DUMPABLE, 1)   # the uid change reset it
+            namespaces.enter_user_namespace()
+            namespaces.drop_capabilities()
     elif spec["isolate"]:
         _limit(resource.RLIMIT_NPROC, limits["processes"])
         namespaces.drop_capabilities()

@@ -9,7 +9,9 @@ never an object of its choosing.
 
 A message on the socket is a 4-byte big-endian length followed by that many bytes of JSON, at
 most MAX_MESSAGE_BYTES (about 25 times the largest message of a real grading run: a child
-cannot make the grader parse gigabytes), read against one deadline for the whole message (a
+cannot make the grader parse gigabytes) holding at most MAX_SEPARATORS JSON separators (arrays
+travel as one base64 string, so real messages hold few values, while 32 MiB of "[0," would
+make the parser build millions of objects), read against one deadline for the whole message (a
 child cannot hold the grader by trickling bytes).
 """
 from __future__ import annotations
@@ -29,6 +31,7 @@ ALLOWED_DTYPES = frozenset({
     "float16", "float32", "float64",
 })
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+MAX_SEPARATORS = 200_000   # "," "[" "{" ":" in one message: bounds the values json.loads builds
 MAX_DEPTH = 32
 _NUMPY_SCALARS = {np.bool_: bool, np.float16: float, np.float32: float, np.float64: float,
                   np.int8: int, np.int16: int, np.int32: int, np.int64: int,
@@ -159,8 +162,13 @@ def receive(sock: socket.socket, limit: int = MAX_MESSAGE_BYTES, timeout: float 
     (length,) = struct.unpack(">I", _read_exactly(sock, 4, deadline))
     if length > limit:
         raise ProtocolError(f"message of {length} bytes exceeds the limit of {limit}")
+    payload = _read_exactly(sock, length, deadline)
+    separators = sum(payload.count(c) for c in (b",", b"[", b"{", b":"))
+    if separators > MAX_SEPARATORS:
+        raise ProtocolError(f"a message of {separators} values exceeds the limit of "
+                            f"{MAX_SEPARATORS}")
     try:
-        data = json.loads(_read_exactly(sock, length, deadline).decode("utf-8"))
+        data = json.loads(payload.decode("utf-8"))
     except (ValueError, RecursionError) as error:   # bad UTF-8 or JSON, an int of 5000 digits
         raise ProtocolError(f"not valid JSON: {str(error)[:200]}") from None
     return decode_value(data)

@@ -154,6 +154,27 @@ def call_strict(module: str, function: str, *args, **kwargs) -> dict:
 
 
 @probe
+def call_seeded(module: str, function: str, seed: int, *args, **kwargs) -> dict:
+    """function(args[0], args[1], rng, *args[2:], **kwargs) with rng = default_rng(seed), third
+    as in the contract's dropout, glorot_uniform and minibatches: {"value", "modified"} as
+    call_checked gives them, the rng (which a call advances) not counted as an input."""
+    import numpy.random
+
+    student = student_function(module, function)
+    rng = numpy.random.default_rng(seed)
+
+    def with_rng(*args, **kwargs):
+        return student(*args[:2], rng, *args[2:], **kwargs)
+
+    try:   # name the inputs as the student's signature does, without its rng
+        parameters = list(inspect.signature(student).parameters.values())
+        with_rng.__signature__ = inspect.Signature(parameters[:2] + parameters[3:])
+    except (TypeError, ValueError):
+        pass
+    return call_checked(with_rng, list(args), kwargs)
+
+
+@probe
 def call_with_inputs(module: str, function: str, *args, **kwargs):
     """[result, args, kwargs] after the call, so the grader can see whether inputs changed."""
     result = student_function(module, function)(*args, **kwargs)

@@ -49,15 +49,26 @@ def _stand_in(name: str, spec: dict, ask: Ask) -> Callable:
 
 def _ordered(name: str, out, ask: Ask) -> list:
     """A topological order of the graph behind `out`, asked with its shape only."""
+    nodes, parents = graph_shape(out)
+    return [nodes[i] for i in ask(name, "order", parents)]
+
+
+def graph_shape(out) -> tuple[list, list[list[int]]]:
+    """(nodes, each node's parent indices): the graph behind `out`, `out` first. Only nodes
+    (objects with `.parents`) are followed: a constant listed among a node's parents, a Q3.2
+    mistake, is left out rather than crash the backward pass that walks the order. The suite
+    simulates the student's walk with the same function (suites/autodiff_reference.py)."""
+    def parents_of(node) -> tuple:
+        return tuple(p for p in getattr(node, "parents", ()) if hasattr(p, "parents"))
+
     nodes, index, stack = [], {}, [out]
     while stack:
         node = stack.pop()
         if id(node) not in index:
             index[id(node)] = len(nodes)
             nodes.append(node)
-            stack.extend(tuple(getattr(node, "parents", ())))
-    parents = [[index[id(p)] for p in tuple(getattr(node, "parents", ()))] for node in nodes]
-    return [nodes[i] for i in ask(name, "order", parents)]
+            stack.extend(parents_of(node))
+    return nodes, [[index[id(p)] for p in parents_of(node)] for node in nodes]
 
 
 def _differentiable(name: str, ask: Ask, args: tuple, kwargs: dict):

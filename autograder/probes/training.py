@@ -8,23 +8,11 @@ from __future__ import annotations
 
 import collections.abc
 import copy
-import inspect
 
 import numpy as np
-import numpy.random  # noqa: F401  (lazy in numpy 2: the chrooted child could not import it)
+import numpy.random  # noqa: F401  (numpy 2 imports it lazily)
 
-from autograder.probes.base import probe, student_function
-
-
-@probe
-def call_seeded(module: str, function: str, seed: int, rng_index: int, *args, **kwargs):
-    """[result, args after the call] of function(*args) with rng = default_rng(seed) inserted
-    as positional argument number `rng_index` (the contract's position of `rng`)."""
-    rng = np.random.default_rng(seed)
-    args = list(args)
-    full = args[:rng_index] + [rng] + args[rng_index:]
-    result = student_function(module, function)(*full, **kwargs)
-    return [result, args]
+from autograder.probes.base import probe, same, student_function
 
 
 @probe
@@ -32,13 +20,13 @@ def run_minibatches(module: str, function: str, seed: int, n: int, batch_size: i
                     shuffle: bool, cap: int):
     """Materialise function(n, batch_size, default_rng(seed), shuffle) into a list of arrays.
 
-    Returns {"iterator", "generator": what the call returned, "batches": at most `cap` of them
-    as numpy arrays, "exhausted": False when more than `cap` batches were on offer}.
+    Returns {"iterator": whether the call returned an iterator, "type": the name of its type,
+    "batches": at most `cap` of them as numpy arrays, "exhausted": False when more than `cap`
+    batches were on offer}.
     """
     rng = np.random.default_rng(seed)
     result = student_function(module, function)(n, batch_size, rng, shuffle)
     is_iterator = isinstance(result, collections.abc.Iterator)
-    is_generator = inspect.isgenerator(result)
     batches, exhausted = [], True
     for count, batch in enumerate(iter(result)):
         if count >= cap:
@@ -48,19 +36,8 @@ def run_minibatches(module: str, function: str, seed: int, n: int, batch_size: i
         if array.dtype.hasobject:
             raise TypeError(f"batch {count} is not an array of numbers ({type(batch).__name__})")
         batches.append(array)
-    return {"iterator": is_iterator, "generator": is_generator, "batches": batches,
+    return {"iterator": is_iterator, "type": type(result).__name__[:40], "batches": batches,
             "exhausted": exhausted}
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(_same, a, b))
-    if isinstance(a, np.ndarray):
-        return isinstance(b, np.ndarray) and a.shape == b.shape and bool(
-            np.array_equal(a, b, equal_nan=True))
-    return bool(a == b)
 
 
 @probe
@@ -88,8 +65,8 @@ def run_optimiser(module: str, function: str, params: dict, grads_seq: list, *ar
             raise TypeError(f"{function} must return (params, state), got {type(out).__name__}")
         new_params, new_state = out
         record = {"params": copy.deepcopy(new_params),
-                  "params_modified": not _same(params_before, params),
-                  "grads_modified": not _same(grads_before, grads),
+                  "params_modified": not same(params_before, params),
+                  "grads_modified": not same(grads_before, grads),
                   "pure": None}
         if replay:
             first, _ = step(copy.deepcopy(params_before), copy.deepcopy(grads_before), spare,

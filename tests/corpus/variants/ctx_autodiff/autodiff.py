@@ -74,6 +74,8 @@ class Var:
         return self
 
     def backward(self):
+        if self.value.size != 1:
+            raise ValueError("backward() needs a single-element Var")
         nodes = topological_order(self)
         grads = {id(self): np.ones(self.value.shape)}
         for node in reversed(nodes):
