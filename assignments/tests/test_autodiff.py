@@ -363,21 +363,24 @@ def linearised(p: Program) -> tuple[list, list]:
     return values, jacobians
 
 
-def simulate(p: Program, op: str = "", local=None, order=mistakes.Order("")) -> list:
+def simulate(p: Program, op: str = "", local=None, order=mistakes.Order(""),
+             topo: list | None = None) -> list:
     """The gradients a mistaken backward pass gives (every ingredient from torch): each op's
     local gradients are products with torch's Jacobians, or `local`'s mistaken formula for `op`;
-    `order` says how the pass itself goes wrong (autograder/mistakes/autodiff.py)."""
+    `order` says how the pass itself goes wrong (autograder/mistakes/autodiff.py); the closures
+    run in the topological order `topo` (yours, when it is one), else a depth-first one."""
     values, jacobians = linearised(p)
     out = p.ins[-1][1]
-    topo, seen = [], set()
+    if topo is None:
+        topo, seen = [], set()
 
-    def visit(i):
-        if i not in seen:
-            seen.add(i)
-            for j in p.parents(i):
-                visit(j)
-            topo.append(i)
-    visit(out)
+        def visit(i):
+            if i not in seen:
+                seen.add(i)
+                for j in p.parents(i):
+                    visit(j)
+                topo.append(i)
+        visit(out)
     grads = {i: torch.zeros_like(values[i]) for i in topo}
     grads[out] = {"one": torch.ones_like, "zero": torch.zeros_like,
                   "value": torch.clone}[order.seed](values[out])
@@ -424,9 +427,9 @@ def simulate(p: Program, op: str = "", local=None, order=mistakes.Order("")) -> 
     return [grads[i].numpy() if i in grads else None for i in range(len(p.ins))]
 
 
-def reproduced(p: Program, got: list, want: list) -> list[tuple[str, list]]:
-    """The known mistakes whose whole backward pass gives your gradients on every node out
-    depends on (and not torch's)."""
+def reproduced(p: Program, got: list, want: list, topo=None) -> list[tuple[str, list]]:
+    """The known mistakes whose whole backward pass (its closures in the order `topo`) gives
+    your gradients on every node out depends on (and not torch's)."""
     ops = sorted({ins[1] for ins in p.ins if ins[0] == "op"})
     passes = [(local.hint, dict(op=name, local=local)) for name in ops
               for local in mistakes.LOCAL.get(name, ())]
@@ -436,7 +439,7 @@ def reproduced(p: Program, got: list, want: list) -> list[tuple[str, list]]:
     found = []
     for hint, how in passes:
         try:
-            wrong = simulate(p, **how)
+            wrong = simulate(p, topo=topo, **how)
         except Skip:
             continue
         if all(_same(wrong[i], want[i]) for i in reach):
@@ -494,11 +497,27 @@ def mlp_program() -> Program:
 
 @functools.cache
 def fan_out() -> Program:
-    """x used by four ops, y = x·x + exp(x) − x / 2, then sigmoid(y) · relu(y)."""
+    """x used by four ops, y = x·x + exp(x) − x / 2, then sigmoid(y) · relu(y); and exp(x),
+    which out does not use (its .grad stays None)."""
     p = Program()
     x = p.leaf(case_rng("public", "autodiff.fan_out").normal(size=(3, 2)))
     y = p.op("sub", p.op("add", p.op("mul", x, x), p.op("exp", x)), p.op("div", x, p.const(2.0)))
+    p.op("exp", x)
     p.backward(p.op("sum", p.op("mul", p.op("sigmoid", y), p.op("relu", y))))
+    return p
+
+
+@functools.cache
+def kinks() -> Program:
+    """Every elementwise op once, on Vars with exact zeros where relu is taken (relu'(0) = 0)."""
+    rng = case_rng("public", "autodiff.kinks")
+    p = Program()
+    x = p.leaf(np.where(rng.random((3, 4)) < 0.3, 0.0, rng.normal(size=(3, 4))))
+    w = p.leaf(rng.uniform(0.5, 2.0, (3, 4)))
+    a = p.op("relu", x)
+    b = p.op("div", p.op("log", w), p.op("add", w, p.const(1.0)))
+    c = p.op("neg", p.op("sub", p.op("tanh", x), p.op("sigmoid", w)))
+    p.backward(p.op("sum", p.op("mul", p.op("add", a, b), p.op("exp", c))))
     return p
 
 
@@ -516,6 +535,7 @@ def square_matmul() -> Program:
 GRAPHS = {"the expression (module functions)": lambda: expression("fn"),
           "the expression (operators and methods)": lambda: expression("sugar"),
           "x used four times": fan_out,
+          "every elementwise op once, relu at exactly 0": kinks,
           "square matrices through matmul and a transpose": square_matmul,
           "the MLP of Part 1 with its cross-entropy": mlp_program}
 
@@ -525,14 +545,12 @@ def graph_expected(name: str) -> dict:
     return run_torch(GRAPHS[name]())
 
 
-@pytest.mark.question("3.3", weight=2)
-@pytest.mark.parametrize("name", list(GRAPHS))
-def test_backward_matches_autograd(submission, name):
+def check_grads(submission, name: str, p: Program, want: dict) -> None:
     """.grad of every node out depends on = torch's, from out back to the leaves (the first
-    mismatch is where the error starts); your Vars hold torch's forward values."""
-    p, want = GRAPHS[name](), graph_expected(name)
+    mismatch is where the error starts); your Vars hold torch's forward values; a node out
+    does not use keeps .grad None (or zeros)."""
     out = p.ins[-1][1]
-    got = run_student(submission, p, forward_values=want["values"], grads=True)
+    got = run_student(submission, p, forward_values=want["values"], grads=True, order=out)
     outcome = got["outcome"]
     if outcome is not None:
         summed = unreduced_broadcast(outcome["message"], broadcast_uses(p, want["values"]))
@@ -540,9 +558,12 @@ def test_backward_matches_autograd(submission, name):
                        f"{outcome['message']}" + hint_line([SUMMED_BACK] if summed else []))
     reach = p.reachable(out)
     for i in reversed(p.var_slots()):
-        if i not in reach:
-            continue
         have, where = got["grads"][i], f"{name}: .grad of {p.describe(i)}"
+        if i not in reach:
+            assert_true(have is None or (not isinstance(have, str) and not np.any(have)),
+                        f"{where}: out does not depend on v{i}, so its .grad must stay None "
+                        f"(backward visits out's graph only), got {_short(have)}")
+            continue
         if have is not None and not isinstance(have, str) and \
                 np.shape(have) != want["grads"][i].shape:
             spread = [u for u in broadcast_uses(p, want["values"])
@@ -555,18 +576,45 @@ def test_backward_matches_autograd(submission, name):
             assert_gradient(have, want["grads"][i], name=f"v{i}", check=where,
                             inputs={f"v{i}": want["values"][i]})
         except Mismatch:
-            known = reproduced(p, got["grads"], want["grads"])
+            order = got["order"]      # your topological order, which your backward walks
+            valid = isinstance(order, list) and sorted(order, key=str) == sorted(reach, key=str)
+            known = reproduced(p, got["grads"], want["grads"], order if valid else None)
             assert_gradient(have, want["grads"][i], name=f"v{i}", check=where,
                             inputs={f"v{i}": want["values"][i]},
                             mistakes={hint: wrong[i] for hint, wrong in known})
             raise
 
 
+@pytest.mark.question("3.3", weight=2)
+@pytest.mark.parametrize("name", list(GRAPHS))
+def test_backward_matches_autograd(submission, name):
+    check_grads(submission, name, GRAPHS[name](), graph_expected(name))
+
+
+@pytest.mark.question("3.3", weight=0.5)
+def test_backward_needs_a_single_element_out(submission):
+    """backward on a (3, 4) Var raises (ValueError, as the docstring says) instead of seeding
+    ones; checked with the gradients of the same graph from its 0-d out."""
+    p = Program()
+    x = p.leaf(case_rng("public", "autodiff.nonscalar").normal(size=(3, 4)))
+    y = p.op("tanh", p.op("mul", x, p.const(2.0)))
+    p.backward(p.op("sum", y))
+    check_grads(submission, "a small graph", p, run_torch(p))
+    got = run_student(submission, p, p.ins[:-1] + [["backward", y]])
+    outcome = got["outcome"]
+    assert_true(outcome is not None, f"v{y}.backward() on {p.describe(y)}, of shape (3, 4): "
+                f"backward worked, expected ValueError (backward needs a single-element out: "
+                f"∂out/∂node is defined for a number)")
+    assert_true(outcome["type"] in ("ValueError", "RuntimeError") and not outcome["inplace"],
+                f"v{y}.backward() on a Var of shape (3, 4): backward raised {outcome['type']}: "
+                f"{outcome['message']}, expected ValueError")
+
+
 # === Q3.4: saved values and in-place operations ================================================
 @pytest.mark.question("3.4", weight=2)
 def test_version_and_inplace_values(submission):
     """.version is 0 at creation and +1 per add_/mul_ on that Var only; add_ and mul_ change
-    .value in place (a number, an array or a Var as the operand)."""
+    .value in place (a number, an array or a Var as the operand) and return the Var itself."""
     rng = case_rng("public", "autodiff.version")
     p = Program()
     x, w = p.leaf(rng.normal(size=(2, 3))), p.leaf(rng.normal(size=(2, 3)))
@@ -574,7 +622,7 @@ def test_version_and_inplace_values(submission):
     p.inplace("add_", x, p.const(1.0))
     p.inplace("mul_", x, p.const(np.full(3, 2.0)))
     p.inplace("add_", y, w)
-    got = run_student(submission, p, values=True, versions=True)
+    got = run_student(submission, p, values=True, versions=True, returns=True)
     adds, muls = ({i: sum(ins[:2] == ["inplace", kind] and ins[2] == i for ins in p.ins)
                    for i in p.var_slots()} for kind in ("add_", "mul_"))
     steps = p.listing()
@@ -596,6 +644,11 @@ def test_version_and_inplace_values(submission):
     assert_close(got["values"][x], want[x], check=f"after {steps}: the value of v{x}",
                  inputs={f"v{x}": want[x]}, mistakes=mistakes.inplace_values(
                      want[x], as_if["none"][x], as_if["add"][x], as_if["mul"][x]))
+    calls = [ins for ins in p.ins if ins[0] == "inplace"]
+    wrong = [ins for ins, same in zip(calls, got["returns"]) if not same]
+    assert_true(not wrong, f"after {steps}: v{wrong[0][2] if wrong else ''}."
+                f"{wrong[0][1] if wrong else ''}(...) did not return the Var itself (add_ and "
+                f"mul_ return self, so that calls can be chained)")
 
 
 def _leaves(p: Program, rng, *shapes) -> list[int]:

@@ -138,6 +138,12 @@ class Submission:
         """Like call(), with numpy's overflow, invalid and divide warnings raised as errors."""
         return self._call("call_strict", module, function, args, kwargs)
 
+    def call_seeded(self, module: str, function: str, seed: int, *args, **kwargs):
+        """Like call(), for a function that samples: module.function(args[0], args[1], rng,
+        *args[2:], **kwargs) with rng = numpy.random.default_rng(seed), made where your module
+        runs (a Generator cannot travel)."""
+        return self._call("call_seeded", module, function, args, kwargs, before=(seed,))
+
     def probe(self, name: str, *args, module: str, **kwargs):
         """The probe `name` (the grader's, autograder/probes/, or the public checks' own,
         tests/drivers.py), run where `module` runs."""
@@ -155,13 +161,16 @@ class Submission:
         except (Exception, SystemExit) as error:
             raise _raised_here(error, self.folder) from None
 
-    def _call(self, probe: str, module: str, function: str, args, kwargs):
+    def _call(self, probe: str, module: str, function: str, args, kwargs, before=()):
+        """The grader's call probe `probe` (call, call_strict, call_seeded; `before`: its own
+        arguments before yours, a seed), its failures named after the call, as the grader's."""
         where = describe_call(function, args, kwargs)
         try:
             if self.checks.in_this_process(module):
                 reply = self._call_here(probe, module, function, args, kwargs)
             else:
-                reply = self._child(module).call(probe, module, function, *args, **kwargs)
+                reply = self._child(module).call(probe, module, function, *before, *args,
+                                                 **kwargs)
         except StudentCodeError as error:
             if error.kind not in ("raised", "timeout", "died", "unsupported"):
                 raise
@@ -453,7 +462,7 @@ class PublicChecks:
         for r in rows:
             q = r["question"]
             checks = f"{r['passed']} of {r['run']} checks passed"
-            write(f"Q{q['id']:<5}{q['title'][:50]:<52}{_pts(r['points']):>5}/{_pts(q['points']):<3}"
+            write(f"Q{q['id']:<5}{q['title'][:52]:<53}{_pts(r['points']):>5}/{_pts(q['points']):<3}"
                   f"  {checks}")
             if r["note"]:
                 write(f"       {r['note']}")
