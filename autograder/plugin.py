@@ -143,27 +143,32 @@ class SubmissionHandle:
         return min(self.limits.question_seconds - self._spent[self.question],
                    self.limits.submission_seconds - self._spent[""]) - pending
 
-    def _call(self, probe: str, module: str, function: str, args, kwargs, before=()):
-        """The student's result; a failure of the student's code names the call it happened in
-        (the one form of messages: what was checked, on what input, then what went wrong), and
-        an input the call modified is a failure of its own. `before`: the probe's own arguments
-        before the student's (a seed)."""
-        where = describe_call(function, args, kwargs)
+    def checked_probe(self, name: str, *args, module: str, where: str, **kwargs) -> dict:
+        """Run the probe `name`, one that calls the student through probes/base.call_checked
+        and answers {"value", "modified", ...}: a failure of the student's code names the call
+        it happened in (`where`: the one form of messages, what was checked on what input,
+        then what went wrong), and an input the call modified is a failure of its own."""
         try:
-            reply = self.probe(probe, module, function, *before, *args, module=module, **kwargs)
+            reply = self.probe(name, *args, module=module, **kwargs)
         except StudentCodeError as error:
             if error.kind not in ("raised", "timeout", "died", "unsupported", "budget"):
                 raise
             raise StudentCodeError(error.kind, f"{where}: {error}{_input_written(error)}",
                                    error.type) from None
-        modified = reply["modified"] if type(reply) is dict else None
+        modified = reply.get("modified") if type(reply) is dict else None
         if type(modified) is not list or not all(type(m) is str for m in modified):
             raise StudentCodeError("protocol", f"{where}: unreadable answer from the child")
         if modified:
             names = ", ".join(printable(m)[:40] for m in modified)
             raise Mismatch(f"{where}: modified its input {names}\n  functions must not change "
                            f"their inputs: work on a copy, or build a new array or dict")
-        return reply["value"]
+        return reply
+
+    def _call(self, probe: str, module: str, function: str, args, kwargs, before=()):
+        """The student's result of module.function(*args, **kwargs) through a call_checked
+        probe; `before`: the probe's own arguments before the student's (a seed)."""
+        return self.checked_probe(probe, module, function, *before, *args, module=module,
+                                  where=describe_call(function, args, kwargs), **kwargs)["value"]
 
     def call(self, module: str, function: str, *args, **kwargs):
         """The result of the student's module.function(*args, **kwargs); Mismatch when the call
@@ -179,17 +184,6 @@ class SubmissionHandle:
         *args[2:], **kwargs), the contract's place of `rng`, with rng =
         numpy.random.default_rng(seed) made in the child (a Generator cannot cross)."""
         return self._call("call_seeded", module, function, args, kwargs, before=(seed,))
-
-    def call_with_inputs(self, module: str, function: str, *args, **kwargs):
-        """(result, args, kwargs) as they are after the call, to check inputs were not modified."""
-        try:
-            return tuple(self.probe("call_with_inputs", module, function, *args, module=module,
-                                    **kwargs))
-        except StudentCodeError as error:
-            if error.kind not in ("raised", "timeout", "died", "unsupported", "budget"):
-                raise
-            raise StudentCodeError(error.kind, f"{describe_call(function, args, kwargs)}: "
-                                               f"{error}", error.type) from None
 
 
 class GradingPlugin:

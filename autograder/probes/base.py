@@ -118,14 +118,17 @@ def _parameter_names(function, n: int) -> list[str]:
 
 
 def same(a, b) -> bool:
-    """Whether b still holds what a held: arrays, tensors, dicts, lists, tuples, numbers."""
+    """Whether b still holds what a held: arrays, tensors (their autograd state too: a .grad set
+    on the caller's tensor, or requires_grad switched, changes it), dicts, lists, tuples,
+    numbers."""
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
         return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(same, a, b))
     if hasattr(a, "detach"):    # a torch tensor (only Part 5 children have torch)
-        return hasattr(b, "detach") and a.shape == b.shape and bool(
+        return (hasattr(b, "detach") and a.shape == b.shape and bool(
             (a.detach() == b.detach()).logical_or(a.isnan() & b.isnan()).all())
+            and a.requires_grad == b.requires_grad and (a.grad is None) == (b.grad is None))
     import numpy as np
 
     if isinstance(a, np.ndarray):
@@ -172,10 +175,3 @@ def call_seeded(module: str, function: str, seed: int, *args, **kwargs) -> dict:
     except (TypeError, ValueError):
         pass
     return call_checked(with_rng, list(args), kwargs)
-
-
-@probe
-def call_with_inputs(module: str, function: str, *args, **kwargs):
-    """[result, args, kwargs] after the call, so the grader can see whether inputs changed."""
-    result = student_function(module, function)(*args, **kwargs)
-    return [result, list(args), kwargs]
