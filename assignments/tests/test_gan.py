@@ -13,10 +13,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import assert_close, case_rng, describe_call
+from autograder.checks import assert_close, case_rng
 from autograder.mistakes import gan as mistakes
-from autograder.probes.generative import assert_gradients, leaves_of, reference_of
-from public_checks import checked_reply
+from autograder.probes.generative import leaves_of
+from autograder.suites.generative_checks import (assert_gradients, call_student_with_grads,
+                                                 reference_of)
 
 MODULE = "gan"
 FUNCTIONS = ["discriminator_loss", "generator_loss_saturating", "generator_loss_nonsaturating"]
@@ -70,10 +71,8 @@ def loss_reference(function: str, case) -> dict:
 
 def check_value_and_gradients(submission, function, case, check):
     args = args_for(function, case)
-    reply = checked_reply(submission.probe("call_with_grads", MODULE, function, args,
-                                           list(range(len(args))),
-                                           [torch.tensor(WEIGHT, dtype=torch.float64)],
-                                           module=MODULE), describe_call(function, args))
+    reply = call_student_with_grads(submission, MODULE, function, args, range(len(args)),
+                                    [torch.tensor(WEIGHT, dtype=torch.float64)])
     expected, inputs = loss_reference(function, case), dict(zip(names_of(function), args))
     assert_close(reply["value"], expected["value"], check=check, inputs=inputs,
                  mistakes=expected["mistakes"])

@@ -27,11 +27,12 @@ KIT = Path(__file__).resolve().parents[1]
 SUPPORT = "tests/support"
 #: The kit's own files the public checks run on, shipped unchanged under tests/support/autograder/
 #: (the kit's own layout, so that they import each other as in the kit): the comparison API,
-#: the mistakes catalogue, the torch stand-in, the generic, training and generative probes,
-#: the wire format, torch_imports.
+#: the mistakes catalogue, the torch stand-in, the generic, training and generative probes and
+#: the grader's side of the generative ones (no test, no input), the wire format, torch_imports.
 KIT_FILES = ("__init__.py", "checks.py", "torch_imports.py", "isolation/__init__.py",
              "isolation/codec.py", "isolation/torch_stub/torch/__init__.py", "probes/__init__.py",
-             "probes/base.py", "probes/training.py", "probes/generative.py", "mistakes/*.py")
+             "probes/base.py", "probes/training.py", "probes/generative.py",
+             "suites/generative_checks.py", "mistakes/*.py")
 
 
 @dataclass

@@ -27,7 +27,6 @@ import threading
 import traceback
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from autograder.checks import Mismatch, describe_call
@@ -146,13 +145,10 @@ class Submission:
 
     def probe(self, name: str, *args, module: str, **kwargs):
         """The probe `name` (the grader's, autograder/probes/, or the public checks' own,
-        tests/drivers.py), run where `module` runs."""
-        if self.checks.in_this_process(module):
-            return self._probe_here(name, module, args, kwargs)
-        return self._child(module).call(name, *args, **kwargs)
-
-    def _probe_here(self, name: str, module: str, args, kwargs):
-        """A Part 5 probe, in this process, on copies of its arguments."""
+        tests/drivers.py), run where `module` runs: Parts 1-4 in runner.py's process, Part 5
+        here, on copies of the arguments so that a change in place cannot reach the next check."""
+        if not self.checks.in_this_process(module):
+            return self._child(module).call(name, *args, **kwargs)
         importlib.import_module("autograder.probes.generative")    # registers its probes
         sys.modules[module] = self.checks.module_here(self.folder, module)
         args, kwargs = copy.deepcopy((list(args), kwargs))
@@ -161,22 +157,29 @@ class Submission:
         except (Exception, SystemExit) as error:
             raise _raised_here(error, self.folder) from None
 
-    def _call(self, probe: str, module: str, function: str, args, kwargs, before=()):
-        """The grader's call probe `probe` (call, call_strict, call_seeded; `before`: its own
-        arguments before yours, a seed), its failures named after the call, as the grader's."""
-        where = describe_call(function, args, kwargs)
+    def checked_probe(self, name: str, *args, module: str, where: str, **kwargs) -> dict:
+        """Run the probe `name`, one that calls your function through the grader's
+        call_checked and answers {"value", "modified", ...}, as the grader reads it: a failure
+        of your code names the call it happened in (`where`), and an input the call changed is
+        a failure of its own."""
         try:
-            if self.checks.in_this_process(module):
-                reply = self._call_here(probe, module, function, args, kwargs)
-            else:
-                reply = self._child(module).call(probe, module, function, *before, *args,
-                                                 **kwargs)
+            reply = self.probe(name, *args, module=module, **kwargs)
         except StudentCodeError as error:
             if error.kind not in ("raised", "timeout", "died", "unsupported"):
                 raise
             raise StudentCodeError(error.kind, f"{where}: {error}{_input_written(error)}",
                                    error.type) from None
-        return checked_reply(reply, where)["value"]
+        if reply["modified"]:
+            raise Mismatch(f"{where}: modified its input {', '.join(reply['modified'])}\n  "
+                           f"functions must not change their inputs: work on a copy, or build "
+                           f"a new array or dict")
+        return reply
+
+    def _call(self, probe: str, module: str, function: str, args, kwargs, before=()):
+        """Your module.function(*args, **kwargs) through the grader's call probe `probe` (call,
+        call_strict, call_seeded; `before`: its own arguments before yours, a seed)."""
+        return self.checked_probe(probe, module, function, *before, *args, module=module,
+                                  where=describe_call(function, args, kwargs), **kwargs)["value"]
 
     def _child(self, module: str) -> Child:
         if not (self.folder / f"{module}.py").exists():
@@ -186,22 +189,6 @@ class Submission:
             child.call("import_module", module)
             child.imported.add(module)
         return child
-
-    def _call_here(self, probe: str, module: str, function: str, args, kwargs) -> dict:
-        """A Part 5 call, in this process (torch modules and functions cannot travel), on
-        copies of the inputs so that a change in place cannot reach the next check."""
-        found = getattr(self.checks.module_here(self.folder, module), function, None)
-        if not callable(found):
-            raise StudentCodeError("raised", f"AttributeError: {module}.py has no function "
-                                             f"{function}()", "AttributeError")
-        args, kwargs = copy.deepcopy((list(args), kwargs))
-        try:
-            if probe == "call_strict":
-                with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
-                    return probes.call_checked(found, args, kwargs)
-            return probes.call_checked(found, args, kwargs)
-        except (Exception, SystemExit) as error:
-            raise _raised_here(error, self.folder) from None
 
 
 def _input_written(error: StudentCodeError) -> str:
@@ -222,17 +209,6 @@ def _raised_here(error: BaseException, folder: Path) -> StudentCodeError:
     if frames:
         text += f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})"
     return StudentCodeError("raised", text, type(error).__name__)
-
-
-def checked_reply(reply, where: str) -> dict:
-    """A call's reply ({"value", "modified"}, from the grader's probes) read as the grader's
-    submission.call and generative.checked_reply read it (that one needs the grader's sandbox):
-    a failure when your function changed one of its inputs."""
-    if reply["modified"]:
-        raise Mismatch(f"{where}: modified its input {', '.join(reply['modified'])}\n  functions "
-                       f"must not change their inputs: work on a copy, or build a new array or "
-                       f"dict")
-    return reply
 
 
 def message(error: BaseException, question: str) -> str:
