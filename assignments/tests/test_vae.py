@@ -289,20 +289,34 @@ def bernoulli_reference(case) -> dict:
     return reference_of(bernoulli_twin, mistakes.bernoulli_log_likelihood, args, leaves, [w])
 
 
+def bernoulli_check(case) -> str:
+    return "bernoulli_log_likelihood(x, x_logits)" + (" with logits at ±100" if case else "")
+
+
 @pytest.mark.question("5.4", weight=2)
 @pytest.mark.parametrize("case", [0, "extreme"])
-def test_bernoulli_log_likelihood(submission, case):
-    """Bernoulli(logits).log_prob(x) summed over every non-batch dimension (exact and finite at
-    ±100), then the gradient of sum(w * log p(x|z)) w.r.t. x_logits."""
+def test_bernoulli_log_likelihood_values(submission, case):
+    """Bernoulli(logits).log_prob(x) summed over every non-batch dimension, exact and finite at
+    logits ±100."""
+    x, logits, _ = bernoulli_case(case)
+    expected = bernoulli_reference(case)
+    assert_close(submission.call(MODULE, "bernoulli_log_likelihood", x, logits),
+                 expected["value"], check=bernoulli_check(case),
+                 inputs={"x": x, "x_logits": logits}, mistakes=expected["mistakes"])
+
+
+@pytest.mark.question("5.4")
+@pytest.mark.parametrize("case", [0, "extreme"])
+def test_bernoulli_log_likelihood_gradient(submission, case):
+    """The value, then the gradient of sum(w * log p(x|z)) w.r.t. x_logits (finite at ±100)."""
     x, logits, w = bernoulli_case(case)
     expected = bernoulli_reference(case)
-    check = "bernoulli_log_likelihood(x, x_logits)" + (" with logits at ±100" if case else "")
     reply = call_with_grads(submission, "bernoulli_log_likelihood", [x, logits], [1], [w])
     inputs = {"x": x, "x_logits": logits}
-    assert_close(reply["value"], expected["value"], check=check, inputs=inputs,
+    assert_close(reply["value"], expected["value"], check=bernoulli_check(case), inputs=inputs,
                  mistakes=expected["mistakes"])
     assert_gradients(reply, expected, ["x_logits"], inputs=inputs,
-                     check=f"{check}, back-propagating sum(w * result)")
+                     check=f"{bernoulli_check(case)}, back-propagating sum(w * result)")
 
 
 def kl_twin(mu, logvar):
@@ -364,13 +378,42 @@ def right_given_own_likelihood(submission, case: int, reply) -> bool:
     return True
 
 
-@pytest.mark.question("5.4", weight=3.5)
+def right_given_own_values(submission, case: int, value) -> bool:
+    """Whether `value` is mean(own - KL) with `own` your own bernoulli_log_likelihood."""
+    x, logits, _, _ = elbo_case(case)
+    try:
+        rec = as_array(submission.call(MODULE, "bernoulli_log_likelihood", x, logits),
+                       "bernoulli_log_likelihood", "")
+        assert_true(rec.shape == (x.shape[0],), "")
+        assert_close(value, (rec - elbo_kl_part(case)["kl"]).mean(), check="elbo", inputs={})
+    except (StudentCodeError, Mismatch):
+        return False
+    return True
+
+
+@pytest.mark.question("5.4", weight=2)
 @pytest.mark.parametrize("case", range(2))
-def test_elbo(submission, case):
-    """mean_b [sum_pixels log p(x_b|z_b) - KL(q(z|x_b) || N(0, I))] with torch.distributions,
-    then the gradients of 1.5 * elbo w.r.t. x_logits, mu and logvar; or both as they are with
-    your own bernoulli_log_likelihood (its mistakes are charged in its own tests). elbo calls
-    your gaussian_kl too: fix that first (the grader uses its own there, which is Q5.5's)."""
+def test_elbo_values(submission, case):
+    """mean_b [sum_pixels log p(x_b|z_b) - KL(q(z|x_b) || N(0, I))] with torch.distributions, or
+    the same with your own bernoulli_log_likelihood (its mistakes are charged in its own
+    tests). elbo calls your gaussian_kl too: fix that first (the grader uses its own there,
+    which is Q5.5's)."""
+    expected = elbo_reference(case)
+    got = submission.call(MODULE, "elbo", *elbo_case(case))
+    try:
+        assert_close(got, expected["value"], check="elbo(x, x_logits, mu, logvar)",
+                     inputs=dict(zip(["x", "x_logits", "mu", "logvar"], elbo_case(case))),
+                     mistakes=expected["mistakes"])
+    except Mismatch:
+        if not right_given_own_values(submission, case, got):
+            raise
+
+
+@pytest.mark.question("5.4", weight=1.5)
+@pytest.mark.parametrize("case", range(2))
+def test_elbo_gradients(submission, case):
+    """The value, then the gradients of 1.5 * elbo w.r.t. x_logits, mu and logvar (finite at
+    logits ±100), or both as they are with your own bernoulli_log_likelihood."""
     expected = elbo_reference(case)
     inputs = dict(zip(["x", "x_logits", "mu", "logvar"], elbo_case(case)))
     check = "elbo(x, x_logits, mu, logvar)"
@@ -405,13 +448,22 @@ def kl_reference(case: int) -> dict:
     return reference_of(kl_twin, mistakes.gaussian_kl, args, leaves, [w])
 
 
-@pytest.mark.question("5.5", weight=4)
+@pytest.mark.question("5.5", weight=3)
 @pytest.mark.parametrize("case", range(2))
-def test_gaussian_kl(submission, case):
-    """kl_divergence(Normal(mu, exp(logvar/2)), Normal(0, 1)) summed over D, per example, then
-    the gradients of sum(w * KL) w.r.t. mu and logvar."""
-    mu, logvar, w = kl_case(case)
+def test_gaussian_kl_values(submission, case):
+    """kl_divergence(Normal(mu, exp(logvar/2)), Normal(0, 1)) summed over D, per example."""
+    mu, logvar, _ = kl_case(case)
     expected = kl_reference(case)
+    assert_close(submission.call(MODULE, "gaussian_kl", mu, logvar), expected["value"],
+                 check="gaussian_kl(mu, logvar)", inputs={"mu": mu, "logvar": logvar},
+                 mistakes=expected["mistakes"])
+
+
+@pytest.mark.question("5.5")
+def test_gaussian_kl_gradients(submission):
+    """The value, then the gradients of sum(w * KL) w.r.t. mu and logvar."""
+    mu, logvar, w = kl_case(0)
+    expected = kl_reference(0)
     reply = call_with_grads(submission, "gaussian_kl", [mu, logvar], [0, 1], [w])
     check, inputs = "gaussian_kl(mu, logvar)", {"mu": mu, "logvar": logvar}
     assert_close(reply["value"], expected["value"], check=check, inputs=inputs,
@@ -436,10 +488,20 @@ def reparam_reference() -> dict:
                         * eps, mistakes.reparameterize, args, leaves, [w])
 
 
-@pytest.mark.question("5.6", weight=4)
-def test_reparameterize(submission):
-    """z = mu + exp(logvar / 2) eps, then the gradients of sum(w * z) w.r.t. mu and logvar: the
-    whole point of the trick."""
+@pytest.mark.question("5.6", weight=2)
+def test_reparameterize_values(submission):
+    """z = mu + exp(logvar / 2) eps."""
+    mu, logvar, eps, _ = reparam_case()
+    expected = reparam_reference()
+    assert_close(submission.call(MODULE, "reparameterize", mu, logvar, eps), expected["value"],
+                 check="reparameterize(mu, logvar, eps)",
+                 inputs={"mu": mu, "logvar": logvar, "eps": eps}, mistakes=expected["mistakes"])
+
+
+@pytest.mark.question("5.6", weight=2)
+def test_reparameterize_gradients(submission):
+    """The value, then the gradients of sum(w * z) w.r.t. mu and logvar: the whole point of the
+    trick."""
     mu, logvar, eps, w = reparam_case()
     expected = reparam_reference()
     reply = call_with_grads(submission, "reparameterize", [mu, logvar, eps], [0, 1], [w])
@@ -453,7 +515,6 @@ def test_reparameterize(submission):
 # === Q5.7: categorical_elbo ==================================================================
 CAT_WEIGHT = 0.7
 CAT_NAMES = ["log_px_given_z", "q_logits", "prior_logits"]
-CAT_CASES = ["shared", "per_example", "q_zero", "excluded", "one_hot"]
 EDGES = ("q_zero", "excluded", "one_hot")
 
 
@@ -499,27 +560,51 @@ def cat_reference(case) -> dict:
     return found
 
 
-@pytest.mark.question("5.7", weight=4)
-@pytest.mark.parametrize("case", CAT_CASES)
-def test_categorical_elbo(submission, case):
-    """The exact ELBO by enumeration (torch.distributions' conventions for zero probabilities),
-    then the gradients of 0.7 * ELBO where torch's are finite. A nan or an infinite ELBO alone
-    does not tell which formula gave it: on an edge case, a hint comes only from a mistaken
-    formula that also gives your ELBO on the same inputs before their zeros were put in."""
-    candidates = None
-    if case in EDGES:
-        regular = ("regular", case)
-        got_regular = submission.call(MODULE, "categorical_elbo", *cat_case(regular))
-        candidates = set(matching_hints(got_regular, cat_reference(regular)["mistakes"]))
+def cat_check(case) -> str:
+    return f"categorical_elbo(log_px_given_z, q_logits, prior_logits) ({case})"
+
+
+@pytest.mark.question("5.7", weight=2)
+@pytest.mark.parametrize("case", ["shared", "per_example"])
+def test_categorical_elbo_values(submission, case):
+    """The exact ELBO by enumeration, the prior (K,) shared or (B, K) per example."""
+    expected = cat_reference(case)
+    assert_close(submission.call(MODULE, "categorical_elbo", *cat_case(case)), expected["value"],
+                 check=cat_check(case), inputs=dict(zip(CAT_NAMES, cat_case(case))),
+                 mistakes=expected["mistakes"])
+
+
+def check_cat_gradients(submission, case, candidates=None) -> None:
+    """The value, then the gradients of 0.7 * ELBO where torch's are finite; hints only from
+    `candidates` if given."""
     expected = cat_reference(case)
     inputs = dict(zip(CAT_NAMES, cat_case(case)))
-    check = f"categorical_elbo(log_px_given_z, q_logits, prior_logits) ({case})"
     reply = call_with_grads(submission, "categorical_elbo", cat_case(case), [0, 1, 2],
                             [torch.tensor(CAT_WEIGHT, dtype=torch.float64)])
-    assert_close(reply["value"], expected["value"], check=check, inputs=inputs,
+    assert_close(reply["value"], expected["value"], check=cat_check(case), inputs=inputs,
                  mistakes={hint: value for hint, value in expected["mistakes"].items()
                            if candidates is None or hint in candidates})
     assert_gradients(reply, expected, [n if m.any() else None for n, m in
                                        zip(CAT_NAMES, expected["compared"])],
-                     check=f"{check}, back-propagating {CAT_WEIGHT} * ELBO", inputs=inputs,
-                     where=[np.asarray(m) for m in expected["compared"]], candidates=candidates)
+                     check=f"{cat_check(case)}, back-propagating {CAT_WEIGHT} * ELBO",
+                     inputs=inputs, where=[np.asarray(m) for m in expected["compared"]],
+                     candidates=candidates)
+
+
+@pytest.mark.question("5.7", weight=1.5)
+@pytest.mark.parametrize("case", ["shared", "per_example"])
+def test_categorical_elbo_gradients(submission, case):
+    check_cat_gradients(submission, case)
+
+
+@pytest.mark.question("5.7", weight=2.5)
+@pytest.mark.parametrize("case", EDGES)
+def test_categorical_elbo_zero_probabilities(submission, case):
+    """torch.distributions' conventions for zero probabilities: the value (finite, or -inf for
+    "excluded"), then the gradients where torch's are finite. A nan or an infinite ELBO alone
+    does not tell which formula gave it: a hint comes only from a mistaken formula that also
+    gives your ELBO on the same inputs before their zeros were put in."""
+    regular = ("regular", case)
+    got_regular = submission.call(MODULE, "categorical_elbo", *cat_case(regular))
+    check_cat_gradients(submission, case, candidates=set(
+        matching_hints(got_regular, cat_reference(regular)["mistakes"])))
