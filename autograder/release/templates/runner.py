@@ -11,9 +11,11 @@ script the same way:
 line on stdin, {"probe": name, "args": [...], "kwargs": {...}}, with one line on stdout,
 {"ok": value} or {"error": {"type", "where", "message", "line"}}, in the grader's own format
 (autograder/isolation/codec.py: numbers, strings, lists, tuples, dicts, numpy arrays). The
-probes are the grader's (autograder/probes/: base.py copies the inputs before a call and
-compares them after; training.py makes a seeded rng, runs optimiser steps, collects
-minibatches) and the public checks' own (tests/drivers.py: graphs of your Var). What your code
+probes are the grader's (autograder/probes/: base.py calls your function with its arrays and
+dicts read-only and compares the other inputs after the call, with a seeded rng where the
+function samples; training.py collects minibatches and runs optimiser steps) and the public
+checks' own (tests/drivers.py: graphs of your Var). Between questions your modules are
+imported anew ("forget"), as each question gets a fresh process in the grader. What your code
 prints goes to stderr: pytest shows it under the check.
 """
 import importlib
