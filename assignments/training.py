@@ -8,7 +8,8 @@ Glorot initialisation (2.5); ReLU and dead units (2.6); minibatches (2.7); momen
 torch.nn.utils, torch.linalg).
 
 Conventions (the whole kit follows them):
-- numpy only: importing torch here scores the questions of this module 0.
+- numpy only: torch is not available when this module is graded. An unused `import torch`
+  costs nothing; a question whose checks run into torch scores 0.
 - Arrays are float64 and batch first. A linear layer's weight is (out, in) and its bias (out,),
   as in torch.nn.Linear, so a layer computes ``h @ W.T + b``.
 - Labels are integer class indices of shape (B,). Losses are means over the batch, and the
@@ -74,7 +75,8 @@ def dropout(x, p, rng, train=True):
         train: bool, training mode (dropout applied) or evaluation mode (identity).
 
     Returns:
-        out: array of x's shape, out = x * mask / (1 - p); a copy of x when train is False.
+        out: array of x's shape, out = x * mask / (1 - p); x itself or a copy of x when
+            train is False (an input returned unchanged is allowed).
         mask: float64 array of x's shape holding 1.0 (kept) or 0.0 (dropped); all ones when
             train is False.
     """

@@ -262,6 +262,15 @@ def summary_lines(found: list[Verdict]) -> list[str]:
               for q, (total, caught, named) in mutation_scores(found).items()]
     elsewhere = [v for v in mutants if set(v.lost) - {v.question}]
     wrong = [v for v in mutants if v.wrong_hints]
+    lines += [f"  not caught: {v.id}" for v in mutants if not v.caught]
+    lines += [f"  not named: {v.id}" for v in mutants if v.caught and not v.named]
+    lines += [f"  loses elsewhere: {v.id} "
+              + ", ".join(f"Q{q} -{p:g}" for q, p in sorted(v.lost.items()) if q != v.question)
+              for v in elsewhere]
+    lines += [f"  wrong hint: {v.id}: {v.wrong_hints[0][:150]}" for v in wrong]
+    lines += [f"  correct but loses points: {v.id} "
+              + ", ".join(f"Q{q} -{p:g}" for q, p in sorted(v.lost.items()))
+              for v in variants if v.lost]
     lines.append(f"mutants: {sum(v.caught for v in mutants)}/{len(mutants)} caught, "
                  f"{sum(v.named for v in mutants)}/{len(mutants)} named, "
                  f"{len(elsewhere)} losing points on another question, {len(wrong)} with a hint "

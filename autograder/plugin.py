@@ -160,8 +160,8 @@ class SubmissionHandle:
             raise StudentCodeError("protocol", f"{where}: unreadable answer from the child")
         if modified:
             names = ", ".join(printable(m)[:40] for m in modified)
-            raise Mismatch(f"{where}: modified its input {names}\n  functions must not change "
-                           f"their inputs: work on a copy, or build a new array or dict")
+            raise Mismatch(f"{where}: modified its input {names} in place\n  functions must not "
+                           f"change their inputs: work on a copy, or build a new array or dict")
         return reply
 
     def _call(self, probe: str, module: str, function: str, args, kwargs, before=()):
@@ -338,8 +338,8 @@ def _input_written(error: StudentCodeError) -> str:
     dicts read-only)."""
     if (error.type == "ValueError" and "read-only" in str(error)) or (
             error.type == "TypeError" and "it must not be changed" in str(error)):
-        return ("\n  your function wrote into one of its inputs: functions must not change their "
-                "inputs (work on a copy, or build a new array or dict)")
+        return ("\n  your function modifies one of its inputs in place: functions must not change "
+                "their inputs (work on a copy, or build a new array or dict)")
     return ""
 
 

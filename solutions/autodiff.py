@@ -31,7 +31,8 @@ Conventions:
   only through `Saved` objects made in the forward, and keeps only what its formula needs.
   `x.add_` and `x.mul_` change `x.value` in place and add 1 to `x.version`; a backward that needs
   a Var changed after it was saved raises InplaceError, as PyTorch does.
-- Importing torch in this module scores the questions it touches 0.
+- numpy only: torch is not available when this module is graded. An unused `import torch`
+  costs nothing; a question whose checks run into torch scores 0.
 """
 
 import numpy as np

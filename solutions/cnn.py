@@ -7,7 +7,8 @@ finally dense layers (Q4.2). The hidden tests compare with torch.nn.functional.c
 F.max_pool2d (values and autograd gradients) and an nn.Sequential network.
 
 Conventions (the whole kit follows them):
-- numpy only: importing torch here scores the questions of this module 0.
+- numpy only: torch is not available when this module is graded. An unused `import torch`
+  costs nothing; a question whose checks run into torch scores 0.
 - Arrays are float64. Images are NCHW: x has shape (N, C, H, W). A conv weight is
   (C_out, C_in, kH, kW) and its bias (C_out,); a linear weight is (out, in) and its bias (out,).
 - "Convolution" means cross-correlation, as in deep-learning libraries: the kernel is not

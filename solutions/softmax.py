@@ -9,7 +9,8 @@ Conventions:
 - Inputs are float64 arrays of any number of dimensions; `axis` picks the axis the softmax
   runs over (the last one by default; negative values count from the end, as in numpy).
 - No function modifies its input.
-- Importing torch in this module scores the questions it touches 0.
+- numpy only: torch is not available when this module is graded. An unused `import torch`
+  costs nothing; a question whose checks run into torch scores 0.
 """
 
 import numpy as np

@@ -1,6 +1,7 @@
 """The wire format carries plain data exactly and refuses everything else, both ways."""
 import json
 import socket
+import threading
 
 import numpy as np
 import pytest
@@ -106,9 +107,11 @@ def test_a_message_has_one_deadline_however_its_bytes_are_spread(monkeypatch):
 def test_a_message_of_millions_of_small_values_is_refused_before_parsing():
     a, b = socket.socketpair()
     payload = b"[" + b"0," * 1_000_000 + b"0]"
-    a.sendall(len(payload).to_bytes(4, "big") + payload)
+    sender = threading.Thread(target=a.sendall, args=(len(payload).to_bytes(4, "big") + payload,))
+    sender.start()
     with pytest.raises(codec.ProtocolError, match="values exceeds the limit"):
         codec.receive(b, timeout=5)
+    sender.join()
     a.close()
     b.close()
 

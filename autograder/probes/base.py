@@ -101,7 +101,7 @@ def read_only(value):
 
     if type(value) is np.ndarray and not value.dtype.hasobject:
         return np.frombuffer(value.tobytes(), dtype=value.dtype).reshape(value.shape)
-    if type(value) is dict:
+    if isinstance(value, dict) and type(value) in (dict, ReadOnlyDict):
         return ReadOnlyDict({key: read_only(item) for key, item in value.items()})
     if type(value) in (list, tuple):
         return type(value)(read_only(item) for item in value)

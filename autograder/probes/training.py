@@ -12,7 +12,7 @@ import copy
 import numpy as np
 import numpy.random  # noqa: F401  (numpy 2 imports it lazily)
 
-from autograder.probes.base import probe, same, student_function
+from autograder.probes.base import probe, read_only, same, student_function
 
 
 @probe
@@ -45,7 +45,8 @@ def run_optimiser(module: str, function: str, params: dict, grads_seq: list, *ar
     """Call function(params, grads, state, *args, **kwargs) -> (params, state) once per grads.
 
     The state is None at the first call, then whatever the previous call returned; it never
-    leaves the child. Per step the result holds:
+    leaves the child. params and grads are passed read-only (base.read_only): an update written
+    into them fails in the student's code. Per step the result holds:
     - "params": the new params (as returned),
     - "params_modified", "grads_modified": whether the call changed the dicts passed in,
     - "pure": whether two calls on (copies of) the same old state give the same params — False
@@ -55,6 +56,7 @@ def run_optimiser(module: str, function: str, params: dict, grads_seq: list, *ar
     state = None
     trajectory = []
     for grads in grads_seq:
+        params, grads = read_only(params), read_only(grads)
         params_before, grads_before = copy.deepcopy(params), copy.deepcopy(grads)
         try:
             spare, replay = copy.deepcopy(state), True

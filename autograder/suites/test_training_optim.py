@@ -280,8 +280,8 @@ def check_trajectory(submission, name: str, case: int, source: str):
                                    for hint, run in wrong.items()})
         for what in ("params", "grads"):
             assert_true(not record[f"{what}_modified"],
-                        f"{call}, step {step}: modified its input {what}\n  functions must not "
-                        f"change their inputs: return new dicts of new arrays")
+                        f"{call}, step {step}: modified its input {what} in place\n  functions "
+                        f"must not change their inputs: return new dicts of new arrays")
         assert_true(record["pure"] is not False,
                     f"{call}, step {step}: two calls on copies of the same (params, grads, state) "
                     f"gave different params: a call changed the state it was given (or is not "
