@@ -230,7 +230,7 @@ def test_writing_into_an_input_is_its_own_failure(released, python, tmp_path):
     run = run_pytest(python, student(released, tmp_path, {"softmax": softmax.replace(
         head, head + "    z -= z.max(axis=axis, keepdims=True)\n")}), "tests/test_softmax.py")
     assert re.search(r"softmax\(array \([\d, ]+\), axis=-?\d\): ValueError: .*read-only "
-                     r"\(softmax.py, line \d+\)\n  your function wrote into one of its inputs: "
+                     r"\(softmax.py, line \d+\)\n  your function modifies one of its inputs in place: "
                      r"functions must not change their inputs", run.stdout), run.stdout[-3000:]
 
 

@@ -573,9 +573,10 @@ def test_optimiser_matches_torch(submission, name):
                                                   for hint, run in wrong.items()})
         for what in ("params", "grads"):
             assert_true(not record[f"{what}_modified"], f"{call}, step {step}: modified its "
-                        f"input {what}\n  functions must not change their inputs: return new "
-                        f"dicts of new arrays")
+                        f"input {what} in place\n  functions must not change their inputs: "
+                        f"return new dicts of new arrays")
         assert_true(record["pure"] is not False, f"{call}, step {step}: two calls on copies of "
                     f"the same (params, grads, state) gave different params: a call changed the "
-                    f"state it was given; build a new state instead")
+                    f"state it was given (or is not deterministic); build a new state instead of "
+                    f"updating the old one in place")
         previous = got

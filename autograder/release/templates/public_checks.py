@@ -170,9 +170,9 @@ class Submission:
             raise StudentCodeError(error.kind, f"{where}: {error}{_input_written(error)}",
                                    error.type) from None
         if reply["modified"]:
-            raise Mismatch(f"{where}: modified its input {', '.join(reply['modified'])}\n  "
-                           f"functions must not change their inputs: work on a copy, or build "
-                           f"a new array or dict")
+            raise Mismatch(f"{where}: modified its input {', '.join(reply['modified'])} in "
+                           f"place\n  functions must not change their inputs: work on a copy, "
+                           f"or build a new array or dict")
         return reply
 
     def _call(self, probe: str, module: str, function: str, args, kwargs, before=()):
@@ -196,8 +196,8 @@ def _input_written(error: StudentCodeError) -> str:
     probes pass arrays and dicts read-only, so writing into one fails in your code)."""
     if (error.type == "ValueError" and "read-only" in str(error)) or (
             error.type == "TypeError" and "it must not be changed" in str(error)):
-        return ("\n  your function wrote into one of its inputs: functions must not change their "
-                "inputs (work on a copy, or build a new array or dict)")
+        return ("\n  your function modifies one of its inputs in place: functions must not change "
+                "their inputs (work on a copy, or build a new array or dict)")
     return ""
 
 
