@@ -111,10 +111,16 @@ class SubmissionHandle:
         return left
 
     def close(self) -> None:
+        """End the current question's child (its processes, files and IPC objects go)."""
         if self._child is not None:
             self._child.close()
             self.printed[self._child_question] += self._child.printed
             self._child = None
+
+    def finish(self) -> None:
+        """The submission is graded: its sandboxes go too."""
+        self.close()
+        self.sandbox.release(self.sub.workdir)
 
     def probe(self, name: str, *args, module: str, **kwargs):
         """Run the trusted probe `name` in the child; `module` is the student module it drives."""
@@ -327,7 +333,7 @@ class GradingPlugin:
                 report.passed, longrepr or "", self._notes.pop(item.nodeid, ""), error_type))
         if call.when == "teardown" and self._last_item.get(_submission_index(item)) == item.nodeid:
             index = _submission_index(item)
-            self.handles[index].close()
+            self.handles[index].finish()
             if self.on_done:
                 self.on_done(index)
         return report

@@ -3,10 +3,20 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import EXAMPLES, dlexam
 
 from autograder.isolation.sandbox import Limits, WarmParent
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def graded_examples(tmp_path_factory):
+    """`dlexam grade` of the three bundled examples, with every output: (run, folder)."""
+    out = tmp_path_factory.mktemp("examples")
+    run = dlexam("grade", *EXAMPLES, "--json", out / "all.json", "--csv", out / "grades.csv",
+                 "--feedback", out / "feedback", "--results", out / "results")
+    return run, out
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,17 @@
-"""Small suites and submissions for the kit's tests of the grading pipeline."""
+"""Small suites and submissions for the kit's tests of the grading pipeline, and the CLI."""
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples" / "submissions").iterdir())
+
+
+def dlexam(*args, cwd=ROOT):
+    """Run the command line in a fresh interpreter; stdout is a pipe, as in a script or a log."""
+    return subprocess.run([sys.executable, "-m", "autograder.cli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=900)
 
 SUITE = '''
 import numpy as np

@@ -81,6 +81,19 @@ def value(reply):
     return reply["value"]
 
 
+def children_of(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+            for c in (task / "children").read_text().split()]
+
+
+def question_pid(child) -> int:
+    """The host pid of the process running a child's student code: the child of the init of its
+    box, which is the child of the box's keeper."""
+    (init,) = children_of(child.box.keeper)
+    (question,) = children_of(init)
+    return question
+
+
 @pytest.fixture
 def child(warm_parent, student_dir):
     child = warm_parent.spawn(student_dir("mlp.py", MODULE))
@@ -129,11 +142,10 @@ def test_an_exception_is_reported_with_its_type_message_and_line(child):
 
 
 def test_a_hanging_call_times_out_and_the_child_is_gone(child):
+    pid = question_pid(child)
     with pytest.raises(StudentCodeError, match="no answer within 0.5 s") as info:
         child.call("call", "mlp", "hang", timeout=0.5)
-    assert info.value.kind == "timeout" and not child.alive
-    with pytest.raises(ProcessLookupError):
-        os.kill(child.pid, 0)
+    assert info.value.kind == "timeout" and not child.alive and not alive(pid)
 
 
 @pytest.mark.parametrize("code", [0, 3])
@@ -202,7 +214,8 @@ def test_a_child_cannot_write_outside_its_tmp(seen):
 
 
 def test_a_child_sees_no_process_but_its_own(seen):
-    assert seen["pid"] == 1 and seen["processes"] == [1]
+    """Its PID namespace holds the submission's init (1) and itself."""
+    assert seen["pid"] == 2 and seen["processes"] == [1, 2]
 
 
 def test_a_child_has_no_network(seen):
@@ -324,8 +337,7 @@ def test_killing_every_process_it_can_reaches_no_other_child(warm_parent, studen
 
 def worker_uid(child) -> int:
     """The real uid, outside its namespaces, of the process running a child's student code."""
-    (worker,) = Path(f"/proc/{child.pid}/task/{child.pid}/children").read_text().split()
-    status = Path(f"/proc/{worker}/status").read_text()
+    status = Path(f"/proc/{question_pid(child)}/status").read_text()
     return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
 
 
@@ -365,6 +377,53 @@ def test_kernel_keys_die_with_the_child(warm_parent, student_dir):
     while key_users() - before and time.monotonic() < deadline:   # freed by the kernel's GC
         time.sleep(0.05)
     assert {uid for uid in key_users() - before if uid >= UID_BASE} == set()
+
+
+LEFTOVERS = """
+import ctypes, glob, os, subprocess, time
+
+def leave():
+    open("/tmp/left-by-question-1", "w").write("x")
+    open("/dev/shm/left-too", "w").write("x")
+    ctypes.CDLL(None).shmget(0, 4096, 0o1000 | 0o600)
+    if os.fork() == 0:
+        os.setsid()
+        time.sleep(600)
+    return 1
+
+def find():
+    with open("/proc/sysvipc/shm") as f:
+        segments = f.read().splitlines()[1:]
+    processes = [p for p in os.listdir("/proc") if p.isdigit()]
+    return [glob.glob("/tmp/*") + glob.glob("/dev/shm/*"), len(segments), len(processes)]
+"""
+
+
+def test_nothing_a_question_leaves_reaches_the_next_question_of_the_same_submission(
+        warm_parent, student_dir):
+    box = warm_parent.box(student_dir("mlp.py", LEFTOVERS))
+    first = box.spawn({})
+    assert value(first.call("call", "mlp", "leave")) == 1
+    first.close()
+    second = box.spawn({})
+    files, segments, processes = value(second.call("call", "mlp", "find"))
+    second.close()
+    box.close()
+    assert files == [] and segments == 0
+    assert processes == 2   # the init and this question's child
+
+
+def test_a_question_that_kills_everything_it_can_does_not_end_the_submission(
+        warm_parent, student_dir):
+    box = warm_parent.box(student_dir("mlp.py", ATTACKER))
+    killer = box.spawn({})
+    with pytest.raises(StudentCodeError):
+        killer.call("call", "mlp", "kill_everyone")
+    killer.close()
+    after = box.spawn({})   # the init (PID 1 of the namespace, no handlers) cannot be killed
+    assert value(after.call("call", "mlp", "sleep", 0.01)) == 1
+    after.close()
+    box.close()
 
 
 def test_memory_beyond_the_limit_fails_the_call_not_the_grader(student_dir):

@@ -43,7 +43,7 @@ def test_as_an_unprivileged_user_a_child_sees_and_reaches_what_it_does_as_root(w
     assert seen["home_shows_only_the_way_to_python"]
     assert all(v is True for v in seen["imports"].values()), seen["imports"]
     assert seen["writes"] == {"/submission": False, "/usr": False, "/tmp": True, "/": False}
-    assert seen["pid"] == 1 and seen["processes"] == [1]
+    assert seen["pid"] == 2 and seen["processes"] == [1, 2]
     assert seen["network"].startswith("refused") and seen["capabilities"] == 0
     assert seen["uid"] == 0   # root of a user namespace of its own, powerless
     assert seen["torch"].startswith("TorchNotAllowed") and seen["torch_files"] == []

@@ -1,38 +1,42 @@
-"""What runs in a sandboxed child, forked from the warm parent: a keeper and a worker.
+"""What runs in a sandbox, forked from a warm parent: a keeper, an init, a child per question.
 
-The warm parent forks the keeper. The keeper gives the worker its namespaces, forks it, then
-only relays its output and waits for it:
+For one submission (and one flavour: numpy or torch) the warm parent forks the keeper, which
+gives the submission its namespaces and forks the init, PID 1 of them:
 - user namespace (when the grader is not root: root in there, powerless outside), then new
-  mount, PID, IPC and network namespaces; the worker is PID 1 of its own PID namespace, so
-  everything it starts dies with it, and it can see or signal no process outside;
-- the worker's stdout and stderr are a pipe the keeper drains into the grader's output file:
-  the first `output_bytes` are kept, the rest counted and dropped, so printing never fails and
-  never blocks for long (the file starts with two 8-byte counts: kept, printed);
-- the grader stops a child by sending the keeper SIGTERM: the keeper kills the worker (and so
-  its whole PID namespace) and exits once it is gone.
+  mount, PID, IPC and network namespaces: the submission sees no process outside, reaches no
+  network, and its SysV and POSIX objects, mounts and processes die with its init;
+- the keeper only waits for the init; killing the keeper kills the init (PR_SET_PDEATHSIG), and
+  the kernel then kills everything in the PID namespace.
 
-The worker confines itself before it reads a single byte of student code:
-- killed if the keeper dies (PR_SET_PDEATHSIG);
-- its own root (filesystem.py): the interpreter and libraries read-only, its submission
+The init confines itself before any student code exists:
+- its own root (filesystem.py): the interpreter and libraries read-only, the submission
   read-only, a small private /tmp, nothing else; tight IPC limits in its IPC namespace;
-- resource limits: CPU seconds, data memory (RLIMIT_DATA: RLIMIT_AS would break torch's large
-  virtual reservations), processes, file size, open files, no core dumps; the first victim of
-  any out-of-memory kill; when the grader is root, the warm parent's cgroup (memory and tasks
-  of all its processes together);
 - no privilege: when the grader is root, a uid and gid of its own (uid_base + the keeper's pid:
   no other process on the machine has it) with no groups, in a user namespace of its own (its
   kernel keys die with it); otherwise no capability left in its user namespace; no new
-  privileges; not dumpable;
-- no file descriptor but its socket and stdio; stdin is /dev/null.
-Then it answers probe requests on its socket until the grader closes it.
+  privileges; not dumpable (a child cannot read or trace it); the processes limit for all;
+then it serves the grader on its control socket, and never runs student code itself:
+- "child" (with a socket and an output file): fork a fresh child for one question. The child
+  gets its stdout and stderr on a pipe the init drains into the output file (the first
+  `output_bytes` kept, the rest counted and dropped: printing never fails, never blocks for
+  long; the file starts with two 8-byte counts, kept and printed), a process group, CPU and data
+  limits, and the first place in any out-of-memory kill; then it answers probe requests.
+- "end": the question is over. The init kills every other process of the namespace, empties
+  /tmp and /dev/shm and removes every SysV IPC object: nothing a question's code left reaches
+  the next question, not even of the same submission. It answers once done.
+The init exits when the grader closes its control socket.
 
-With `isolate` false (the grader's --unsafe-no-sandbox) the worker gets the resource limits, a
-process group and the output relay, and nothing else.
+With `isolate` false (the grader's --unsafe-no-sandbox) there are no namespaces and no root of
+its own: the init is a plain process (a uid of its own when the grader is root), and "end" kills
+the question child's process group.
 """
 from __future__ import annotations
 
+import json
 import os
 import resource
+import selectors
+import shutil
 import signal
 import socket
 import struct
@@ -47,8 +51,9 @@ IPC_LIMITS = {"shmmax": 64 << 20, "shmall": (64 << 20) // 4096, "shmmni": 16,
               "msgmni": 16, "msgmnb": 1 << 16, "sem": "32 256 32 16"}
 
 
-def run(spec: dict, sock: socket.socket, output_fd: int, view: filesystem.View) -> None:
-    """The keeper: set up the worker's namespaces, fork it, relay its output; never returns."""
+def run_keeper(spec: dict, control: socket.socket, view: filesystem.View) -> None:
+    """The keeper: give the submission its namespaces, fork its init, wait for it; never
+    returns."""
     try:
         os.setsid()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -56,35 +61,29 @@ def run(spec: dict, sock: socket.socket, output_fd: int, view: filesystem.View) 
         if spec["isolate"]:
             if os.geteuid() != 0:
                 # The warm parent is not dumpable, which makes /proc/self root's: a user
-                # namespace's maps could not be written. The worker is made non-dumpable again.
+                # namespace's maps could not be written. The init is made non-dumpable again.
                 namespaces.prctl(namespaces.PR_SET_DUMPABLE, 1)
                 namespaces.enter_user_namespace()
             namespaces.unshare(namespaces.ISOLATED)
-        read, write = os.pipe()
-        worker = os.fork()
+        init = os.fork()
     except BaseException as error:
-        _report_sandbox_error(sock, error)
-    if worker == 0:
-        os.close(read)
-        os.close(output_fd)
+        _report_sandbox_error(control, error)
+    if init == 0:
         try:
-            confine(spec, sock, write, view, keeper)
+            confine(spec, control, view, keeper)
         except BaseException as error:
-            _report_sandbox_error(sock, error)
-        try:   # whatever student code did to this interpreter: never back into the warm parent
-            codec.send(sock, {"ready": True})
-            serve(sock, spec["stand_ins"])
+            _report_sandbox_error(control, error)
+        try:
+            codec.send(control, {"ready": True})
+            Init(spec, control).serve()
         finally:
             os._exit(0)
-    sock.close()
-    os.close(write)
-    signal.signal(signal.SIGTERM, lambda *_: _kill(worker, spec["isolate"]))
+    control.close()
+    signal.signal(signal.SIGTERM, lambda *_: _kill(init))
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    relay(read, output_fd, spec["limits"]["output_bytes"])
-    _kill(worker, spec["isolate"])
     while True:
         try:
-            os.waitpid(worker, 0)
+            os.waitpid(init, 0)
             break
         except ChildProcessError:
             break
@@ -93,9 +92,9 @@ def run(spec: dict, sock: socket.socket, output_fd: int, view: filesystem.View) 
     os._exit(0)
 
 
-def _kill(worker: int, isolated: bool) -> None:
-    try:   # PID 1 of its namespace: all its processes go with it; else its process group
-        (os.kill if isolated else os.killpg)(worker, signal.SIGKILL)
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
 
@@ -106,42 +105,18 @@ def _report_sandbox_error(sock: socket.socket, error: BaseException) -> None:
     os._exit(70)
 
 
-def relay(pipe: int, output_fd: int, keep: int) -> None:
-    """Copy what the worker prints into the output file until the pipe closes: the first
-    `keep` bytes after the header, then only the count."""
-    kept = printed = 0
-    os.pwrite(output_fd, HEADER.pack(0, 0), 0)
-    while True:
-        try:
-            chunk = os.read(pipe, 1 << 16)
-        except InterruptedError:
-            continue
-        if not chunk:
-            return
-        if kept < keep:
-            part = chunk[:keep - kept]
-            os.pwrite(output_fd, part, HEADER.size + kept)
-            kept += len(part)
-        printed += len(chunk)
-        os.pwrite(output_fd, HEADER.pack(kept, printed), 0)
-
-
-def confine(spec: dict, sock: socket.socket, output: int, view: filesystem.View,
-            keeper: int) -> None:
+def confine(spec: dict, control: socket.socket, view: filesystem.View, keeper: int) -> None:
+    """The init's confinement (see the module docstring)."""
     limits = spec["limits"]
     if spec["isolate"]:
         namespaces.prctl(namespaces.PR_SET_PDEATHSIG, signal.SIGKILL)
-    else:
-        os.setsid()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(output, 1)
-    os.dup2(output, 2)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
     os.close(devnull)
-    os.close(output)
-    keep = sock.fileno()
+    keep = control.fileno()
     os.closerange(3, keep)
     os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
     if spec["isolate"]:
@@ -154,32 +129,203 @@ def confine(spec: dict, sock: socket.socket, output: int, view: filesystem.View,
     else:
         os.chdir(spec["workdir"])
         sys.path.insert(0, spec["workdir"])
-    with open("/proc/self/oom_score_adj", "w") as f:   # not the warm parent's -1000: first to go
-        f.write("1000")
     _limit(resource.RLIMIT_CORE, 0)
-    _limit(resource.RLIMIT_CPU, limits["cpu_seconds"])
-    _limit(resource.RLIMIT_DATA, limits["data_bytes"])
     _limit(resource.RLIMIT_FSIZE, limits["file_bytes"])
     _limit(resource.RLIMIT_NOFILE, limits["open_files"])
     # RLIMIT_NPROC counts the processes of the real uid in the process's user namespace: a uid
-    # of its own (root) or a user namespace of its own count only this child's processes.
+    # of its own (root) or a user namespace of its own count only this submission's processes.
     if os.geteuid() == 0 and spec["uid_base"] is not None:
         own = spec["uid_base"] + keeper
-        _limit(resource.RLIMIT_NPROC, limits["processes"])
+        _limit(resource.RLIMIT_NPROC, limits["processes"] + 1)
         os.setgroups([])
         os.setresgid(own, own, own)
         os.setresuid(own, own, own)
-        if spec["isolate"]:   # what belongs to a user namespace (kernel keys) dies with the child
+        if spec["isolate"]:   # what belongs to a user namespace (kernel keys) dies with it
             namespaces.prctl(namespaces.PR_SET_DUMPABLE, 1)   # the uid change reset it
             namespaces.enter_user_namespace()
             namespaces.drop_capabilities()
     elif spec["isolate"]:
-        _limit(resource.RLIMIT_NPROC, limits["processes"])
+        _limit(resource.RLIMIT_NPROC, limits["processes"] + 1)
         namespaces.drop_capabilities()
     else:
         _limit(resource.RLIMIT_NPROC, limits["processes"] + _processes_of(os.getuid()))
     namespaces.prctl(namespaces.PR_SET_NO_NEW_PRIVS, 1)
     namespaces.prctl(namespaces.PR_SET_DUMPABLE, 0)
+
+
+class Init:
+    """The init's service: a child per question, output relayed, everything cleaned after each
+    question (see the module docstring)."""
+
+    def __init__(self, spec: dict, control: socket.socket):
+        self.spec, self.control = spec, control
+        self.limits = spec["limits"]
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(control, selectors.EVENT_READ)
+        self.child: int | None = None
+        self.pipe: int | None = None
+        self.output: int | None = None
+        self.kept = self.printed = 0
+
+    def serve(self) -> None:
+        while True:
+            for key, _ in self.selector.select():
+                if key.fileobj is self.control:
+                    try:
+                        message, fds, _, _ = socket.recv_fds(self.control, 1 << 16, 2)
+                    except OSError:
+                        message, fds = b"", []
+                    if not message:
+                        self.end()
+                        return
+                    request = json.loads(message)
+                    if request["op"] == "child":
+                        self.end()
+                        self.start(request["stand_ins"], *fds)
+                    else:
+                        self.end()
+                        codec.send(self.control, {"done": True})
+                elif key.fileobj == self.pipe:   # not a pipe an earlier event already closed
+                    self.relay()
+            self.reap()
+
+    def start(self, stand_ins: dict, sock_fd: int, output_fd: int) -> None:
+        """Fork the question's child, serving probes on the socket `sock_fd`."""
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self.control.close()
+                os.close(read)
+                os.close(output_fd)
+                question_child(self.limits, socket.socket(fileno=sock_fd), write, stand_ins)
+            finally:
+                os._exit(70)
+        os.close(write)
+        os.close(sock_fd)
+        self.child, self.pipe, self.output = pid, read, output_fd
+        self.kept = self.printed = 0
+        os.pwrite(output_fd, HEADER.pack(0, 0), 0)
+        self.selector.register(read, selectors.EVENT_READ)
+
+    def relay(self) -> bool:
+        """Copy what the child printed into the output file: the first `output_bytes` after
+        the header, then only the count. False once the pipe is closed."""
+        try:
+            chunk = os.read(self.pipe, 1 << 16)
+        except InterruptedError:
+            return True
+        if not chunk:
+            self.selector.unregister(self.pipe)
+            os.close(self.pipe)
+            self.pipe = None
+            return False
+        keep = self.limits["output_bytes"]
+        if self.kept < keep:
+            part = chunk[:keep - self.kept]
+            os.pwrite(self.output, part, HEADER.size + self.kept)
+            self.kept += len(part)
+        self.printed += len(chunk)
+        os.pwrite(self.output, HEADER.pack(self.kept, self.printed), 0)
+        return True
+
+    def end(self) -> None:
+        """The question is over: kill every process but this one, finish the output, clean."""
+        if self.child is None:
+            return
+        if self.spec["isolate"]:
+            _signal_all(signal.SIGKILL)     # PID 1 of its namespace: every process but itself
+        else:
+            try:
+                os.killpg(self.child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        while self.pipe is not None and self.relay():
+            pass
+        os.close(self.output)
+        self.child = self.output = None
+        self.reap(wait=self.spec["isolate"])
+        if self.spec["isolate"]:
+            for folder in ("/tmp", "/dev/shm"):
+                _empty(folder)
+            _remove_ipc_objects()
+
+    def reap(self, wait: bool = False) -> None:
+        """Collect ended processes (orphans land on the init); with `wait`, all of them."""
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, 0 if wait else os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+
+
+def _signal_all(sig: int) -> None:
+    try:
+        os.kill(-1, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _empty(folder: str) -> None:
+    for entry in os.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
+
+
+def _remove_ipc_objects() -> None:
+    """Remove every SysV shared memory segment, semaphore set and message queue of this IPC
+    namespace (the init owns them all: one uid runs the whole submission)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    removers = {"shm": libc.shmctl, "sem": libc.semctl, "msg": libc.msgctl}
+    for kind, remove in removers.items():
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                ids = [int(line.split()[1]) for line in f.read().splitlines()[1:]]
+        except OSError:
+            continue
+        for ipc_id in ids:
+            if kind == "sem":
+                remove(ipc_id, 0, 0)            # IPC_RMID
+            else:
+                remove(ipc_id, 0, None)
+
+
+def question_child(limits: dict, sock: socket.socket, output: int, stand_ins: dict) -> None:
+    """One question's child: its own process group, stdout and stderr into the init's pipe,
+    its limits; then it serves probe requests until the grader closes its socket."""
+    try:
+        os.setsid()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.close(output)
+        keep = sock.fileno()
+        os.closerange(3, keep)
+        os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
+        # The first to go in any OOM kill. /proc/self is root's while not dumpable: the child
+        # is dumpable for this one write only, before any student code.
+        namespaces.prctl(namespaces.PR_SET_DUMPABLE, 1)
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+        namespaces.prctl(namespaces.PR_SET_DUMPABLE, 0)
+        _limit(resource.RLIMIT_CPU, limits["cpu_seconds"])
+        _limit(resource.RLIMIT_DATA, limits["data_bytes"])
+    except BaseException as error:
+        _report_sandbox_error(sock, error)
+    try:   # whatever student code does to this interpreter: never back into the init's loop
+        codec.send(sock, {"ready": True})
+        serve(sock, stand_ins)
+    finally:
+        os._exit(0)
 
 
 def _limit(which: int, value: int) -> None:

@@ -1,16 +1,18 @@
 """The one place where the grader reaches student code: sandboxed children of warm parents.
 
     with Sandbox(Limits()) as sandbox:           # one per grading process
-        child = sandbox.spawn(Path("scratch/sub0"), torch=False)   # a fresh confined child
+        child = sandbox.spawn(Path("scratch/sub0"), torch=False)   # a fresh child, one question
         child.call("call", "mlp", "linear", x, W, b)   # -> value, or raises StudentCodeError
-        child.close()                            # the child and everything it started are gone
+        child.close()                 # its processes, files and IPC objects are gone
+        sandbox.release(Path("scratch/sub0"))     # the submission's namespaces are gone
 
-A child is forked from a warm parent (zygote.py): "numpy" for the numpy-only parts (torch is not
-there at all), "torch" for Part 5. It lives in namespaces of its own (child.py, filesystem.py):
-the same recipe whether the grader is root (then each child also gets a uid no other process
-has) or not (then a user namespace makes it root of nothing). Where the machine refuses
-namespaces, a Sandbox refuses to start unless it is asked for `isolate=False`
-(`--unsafe-no-sandbox`), and every report then says that grading ran without a sandbox.
+A submission gets namespaces of its own per flavour, forked from a warm parent (zygote.py):
+"numpy" for the numpy-only parts (torch is not there at all), "torch" for Part 5 (a Box: a
+keeper and an init, child.py). Each question gets a fresh child of the box's init, and nothing
+of it survives the question. The recipe is the same whether the grader is root (then each
+submission also gets a uid no other process has) or not (then a user namespace makes it root
+of nothing). Where the machine refuses namespaces, a Sandbox refuses to start unless it is asked
+for `isolate=False` (`--unsafe-no-sandbox`), and every report then says so.
 
 Values go both ways through `codec` (plain data only, never pickle). The grader process never
 imports a submission: whatever student code does, it does in a child that the grader can kill.
@@ -48,6 +50,7 @@ ENV_KEPT_PREFIXES = ("OMP_", "MKL_", "OPENBLAS_", "KMP_", "GOMP_", "NVPL_")
 # processes, so no other child, run or service shares it.
 UID_BASE = 1_000_000_000
 SPAWN_SECONDS = 30
+END_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ class Sandbox:
         self.isolate = isolate
         self.parents = {flavour: WarmParent(limits, flavour, isolate, hide)
                         for flavour in ("numpy", "torch")}
+        self._boxes: dict[tuple[Path, str], Box] = {}
 
     @property
     def mode(self) -> str:
@@ -141,11 +145,32 @@ class Sandbox:
 
     def spawn(self, workdir: Path, label: str = "child", torch: bool = False,
               stand_ins: dict[str, dict] | None = None) -> "Child":
-        """A child for `workdir`, from the torch warm parent or the numpy one; `stand_ins` names
-        the stand-ins it may use, with what it must know of them (autograder/standins.py)."""
-        return self.parents["torch" if torch else "numpy"].spawn(workdir, label, stand_ins)
+        """A fresh child for one question of the submission in `workdir`, in that submission's
+        box of the torch or the numpy flavour (made on first use); `stand_ins` names the
+        stand-ins it may use, with what it must know of them (autograder/standins.py). A box
+        that broke is replaced once."""
+        key = (Path(workdir), "torch" if torch else "numpy")
+        for attempt in (1, 2):
+            box = self._boxes.get(key)
+            if box is None or not box.alive:
+                box = self._boxes[key] = self.parents[key[1]].box(workdir, label)
+            try:
+                return box.spawn(stand_ins or {})
+            except SandboxError:
+                box.kill()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def release(self, workdir: Path) -> None:
+        """The submission in `workdir` is graded: its boxes and all they hold are gone."""
+        for key in [k for k in self._boxes if k[0] == Path(workdir)]:
+            self._boxes.pop(key).close()
 
     def close(self) -> None:
+        for box in self._boxes.values():
+            box.close()
+        self._boxes.clear()
         for parent in self.parents.values():
             parent.close()
 
@@ -166,7 +191,7 @@ class WarmParent:
         os.mkdir(self._mountpoint())
         # The warm parent is moved into it once ready: every child is forked inside, and so are
         # everything its students start (see cgroups.py).
-        self.cgroup = (cgroups.Cgroup.create(limits.memory_bytes, limits.processes + 3)
+        self.cgroup = (cgroups.Cgroup.create(limits.memory_bytes, limits.processes + 4)
                        if os.geteuid() == 0 else None)
         self._hide = [*hide, tempfile.gettempdir(), self._scratch.name]
         self._start()
@@ -193,47 +218,57 @@ class WarmParent:
                 self.cgroup.add(self.process.pid)
             self._ready = True
 
-    def spawn(self, workdir: Path, label: str = "child",
-              stand_ins: dict[str, dict] | None = None) -> "Child":
-        """Fork a confined child whose only student files are those in `workdir`.
+    def box(self, workdir: Path, label: str = "submission") -> "Box":
+        """A box for the submission in `workdir`: its keeper and init, ready to fork children.
 
         A warm parent that died (killed from outside) is restarted once."""
         try:
-            return self._spawn(workdir, label, stand_ins or {})
+            return self._box(workdir, label)
         except (SandboxError, OSError):
             if self.process.poll() is None:
                 raise
         self._control.close()
         self._start()
-        return self._spawn(workdir, label, stand_ins or {})
+        return self._box(workdir, label)
 
-    def _spawn(self, workdir: Path, label: str, stand_ins: dict[str, dict]) -> "Child":
+    def spawn(self, workdir: Path, label: str = "child",
+              stand_ins: dict[str, dict] | None = None) -> "Child":
+        """A child in a box of its own, closed with it (tests and one-off calls)."""
+        child = self.box(workdir, label).spawn(stand_ins or {})
+        child.owns_box = True
+        return child
+
+    def _box(self, workdir: Path, label: str) -> "Box":
         self._wait_ready()
         try:
             mode = os.stat(workdir).st_mode
         except OSError as error:
-            raise SandboxError(f"a sandboxed child failed to start: {error}") from None
+            raise SandboxError(f"a sandbox failed to start: {error}") from None
         if os.geteuid() == 0 and mode & 0o005 != 0o005:
-            # a child drops to a uid of its own: the folder intake wrote must be open to it
+            # the init drops to a uid of its own: the folder intake wrote must be open to it
             raise SandboxError(f"{workdir} is not readable by other users (intake makes it 0755)")
         ours, theirs = socket.socketpair()
-        output = tempfile.TemporaryFile(dir=self._scratch.name)
         spec = {"workdir": str(Path(workdir).resolve()), "mountpoint": self._mountpoint(),
-                "isolate": self.isolate, "limits": asdict(self.limits), "stand_ins": stand_ins,
+                "isolate": self.isolate, "limits": asdict(self.limits),
                 "uid_base": UID_BASE if os.geteuid() == 0 else None}
         try:
-            socket.send_fds(self._control, [json.dumps(spec).encode()],
-                            [theirs.fileno(), output.fileno()])
+            socket.send_fds(self._control, [json.dumps(spec).encode()], [theirs.fileno()])
         finally:
             theirs.close()
         (pid,) = struct.unpack(">i", _recv_exactly(self._control, 4))
         if pid < 0:   # fork failed in the warm parent (no memory, no process left)
             ours.close()
-            output.close()
-            raise StudentCodeError("died", "could not start a process to run your code")
-        child = Child(self, pid, ours, output, os.pidfd_open(pid), set(stand_ins))
-        child.wait_ready()
-        return child
+            raise SandboxError("could not start a process for a submission")
+        box = Box(self, pid, ours, os.pidfd_open(pid), label)
+        try:
+            reply = codec.receive(ours, timeout=SPAWN_SECONDS)
+        except (socket.timeout, EOFError, OSError, codec.ProtocolError):
+            reply = {"error": {"message": "no answer"}}
+        if type(reply) is not dict or "ready" not in reply:
+            box.kill()
+            message = reply.get("error", {}).get("message") if type(reply) is dict else reply
+            raise SandboxError("a sandbox failed to start: " + printable(str(message)))
+        return box
 
     def close(self) -> None:
         try:
@@ -253,23 +288,94 @@ class WarmParent:
         self.close()
 
 
+class Box:
+    """One submission's namespaces (for one flavour): its keeper's pid and pidfd, and the control
+    socket of its init, which forks a child per question and cleans up after it (child.py)."""
+
+    def __init__(self, parent: "WarmParent", keeper: int, control: socket.socket, pidfd: int,
+                 label: str):
+        self.parent, self.keeper, self.control, self.pidfd = parent, keeper, control, pidfd
+        self.label = label
+        self.alive = True
+
+    def spawn(self, stand_ins: dict[str, dict]) -> "Child":
+        """A fresh child for one question, that may use the stand-ins `stand_ins`."""
+        if not self.alive:
+            raise SandboxError("the submission's sandbox had already ended")
+        ours, theirs = socket.socketpair()
+        output = tempfile.TemporaryFile(dir=self.parent._scratch.name)
+        try:
+            socket.send_fds(self.control, [json.dumps({"op": "child", "stand_ins": stand_ins})
+                                           .encode()], [theirs.fileno(), output.fileno()])
+        except OSError:
+            ours.close()
+            output.close()
+            raise SandboxError("the submission's sandbox ended") from None
+        finally:
+            theirs.close()
+        child = Child(self, ours, output, set(stand_ins))
+        child.wait_ready()
+        return child
+
+    def end_question(self) -> None:
+        """Have the init kill what the question's child left and clean up; a box whose init does
+        not answer in time is killed (the next question gets a new one)."""
+        try:
+            self.control.sendall(json.dumps({"op": "end"}).encode())
+            reply = codec.receive(self.control, timeout=END_SECONDS)
+        except (OSError, EOFError, socket.timeout, codec.ProtocolError):
+            reply = None
+        if type(reply) is not dict or reply.get("done") is not True:
+            self.kill()
+
+    def close(self) -> None:
+        """The submission is done: the init exits when its control socket closes."""
+        if self.alive:
+            self.alive = False
+            self.control.close()
+            if not select.select([self.pidfd], [], [], END_SECONDS)[0]:
+                _signal(self.pidfd, signal.SIGKILL)
+                select.select([self.pidfd], [], [], END_SECONDS)
+        self._forget()
+
+    def kill(self) -> None:
+        """End the box now. The keeper kills the init and waits for it, which the kernel lets
+        happen only once every process of its PID namespace is gone; a keeper that does not
+        end in time is killed (its init then dies, and the namespace with it, moments later)."""
+        if self.alive:
+            self.alive = False
+            self.control.close()
+            _signal(self.pidfd, signal.SIGTERM)
+            if not select.select([self.pidfd], [], [], END_SECONDS)[0]:
+                _signal(self.pidfd, signal.SIGKILL)
+                select.select([self.pidfd], [], [], END_SECONDS)
+        self._forget()
+
+    def _forget(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+
+
 @dataclass
 class Child:
-    """One confined child (its keeper's pid and pidfd) and the socket to its worker."""
-    parent: WarmParent
-    pid: int
+    """One question's child: the socket to it, in its box."""
+    box: Box
     sock: socket.socket
-    output_file: object            # the keeper writes what the worker prints here
-    pidfd: int                     # the keeper only, even after its pid is reused
+    output_file: object            # the init writes what the child prints here
     stand_ins: set = field(default_factory=set)   # names of those it was spawned with
+    owns_box: bool = False         # the box ends with this child (WarmParent.spawn)
     alive: bool = True
     used_stand_ins: list = field(default_factory=list)
     printed: int = 0               # bytes the worker printed (all of them once closed)
     _last_output: str = ""         # what output() last read: kept once the file is closed
 
     def wait_ready(self) -> None:
-        reply = self._receive(timeout=SPAWN_SECONDS, expected="ready")
-        if "error" in reply:   # before any student code ran: the grader's machinery failed
+        try:
+            reply = self._receive(timeout=SPAWN_SECONDS, expected="ready")
+        except StudentCodeError as error:   # before any student code ran: the grader's failure
+            raise SandboxError(f"a sandboxed child failed to start: {error}") from None
+        if "error" in reply:
             self.close()
             raise SandboxError("a sandboxed child failed to start: "
                                + printable(str(reply["error"].get("message"))))
@@ -285,7 +391,8 @@ class Child:
         if not self.alive:
             raise StudentCodeError("died", "the process running your code had already ended")
         self.used_stand_ins = []
-        deadline = time.monotonic() + (timeout or self.parent.limits.call_seconds)
+        limit = timeout or self.box.parent.limits.call_seconds
+        deadline = time.monotonic() + limit
         message = {"probe": probe, "args": list(args), "kwargs": kwargs, "stand_ins": stand_ins}
         while True:
             try:
@@ -293,7 +400,7 @@ class Child:
             except OSError:
                 self.close()
                 raise StudentCodeError("died", self._died_message()) from None
-            reply = self._receive(deadline - time.monotonic(), expected="ok")
+            reply = self._receive(deadline - time.monotonic(), expected="ok", limit=limit)
             if "stand_in" not in reply:
                 break
             message = self._answer(reply) if stand_ins else {"refused": "not offered"}
@@ -314,9 +421,9 @@ class Child:
         except Exception as error:   # noqa: BLE001 - anything the child sent may be wrong
             return {"refused": printable(f"{type(error).__name__}: {error}")[:500]}
 
-    def _receive(self, timeout: float, expected: str) -> dict:
+    def _receive(self, timeout: float, expected: str, limit: float | None = None) -> dict:
         """One reply, {expected: ...}, {"error": {...}} or a stand-in request, within `timeout`
-        seconds in all."""
+        seconds in all (what is left of the call's `limit`, the figure a timeout reports)."""
         try:
             if timeout <= 0:
                 raise socket.timeout
@@ -324,7 +431,8 @@ class Child:
         except socket.timeout:
             self.close()
             raise StudentCodeError(
-                "timeout", f"no answer within {timeout:.3g} s (an endless loop, or far too slow)"
+                "timeout", f"no answer within {limit or timeout:.3g} s (an endless loop, or far too "
+                f"slow)"
             ) from None
         except (EOFError, OSError):
             self.close()
@@ -361,17 +469,15 @@ class Child:
         return self._last_output
 
     def close(self) -> None:
-        """Stop the child: its keeper kills the worker (and so everything it started) and ends."""
+        """End the question: the init kills every process of it, and cleans up."""
         if not self.alive:
             return
         self.alive = False
         self.sock.close()
-        if not select.select([self.pidfd], [], [], 0)[0]:   # the keeper still runs
-            _signal(self.pidfd, signal.SIGTERM)
-            if not select.select([self.pidfd], [], [], 2.0)[0]:
-                _signal(self.pidfd, signal.SIGKILL)
-                select.select([self.pidfd], [], [], 2.0)
-        os.close(self.pidfd)
+        if self.owns_box:
+            self.box.kill()
+        else:
+            self.box.end_question()
         self.output()
         self.output_file.close()
 

@@ -7,9 +7,10 @@ torch's files, see filesystem.py). "torch" serves Part 5 and has torch loaded.
 
 It never loads a hidden suite, a reference value or the rubric: a child forked from it has none
 of them in memory. It is started by sandbox.WarmParent with one end of a Unix socket pair as its
-control channel. Each request on that channel is a JSON spec plus two file descriptors passed
-with SCM_RIGHTS: the child's own socket and its output file. The reply is the keeper's pid (see
-child.py). As a child subreaper it inherits, and reaps, any worker whose keeper died.
+control channel. Each request on that channel is a submission's JSON spec plus one file
+descriptor passed with SCM_RIGHTS: the control socket of that submission's init. The reply is
+the pid of the keeper it forks (see child.py). As a child subreaper it inherits, and reaps, any
+init whose keeper died.
 """
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def main(control_fd: int, flavour: str, hide: list[str]) -> None:
         return
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(control, 1 << 16, 2)
+            message, fds, _, _ = socket.recv_fds(control, 1 << 16, 1)
         except OSError:
             break
         if not message:
@@ -99,7 +100,7 @@ def main(control_fd: int, flavour: str, hide: list[str]) -> None:
         if pid == 0:
             try:
                 control.close()
-                child.run(spec, socket.socket(fileno=fds[0]), fds[1], view)
+                child.run_keeper(spec, socket.socket(fileno=fds[0]), view)
             finally:
                 os._exit(70)   # never back into this loop
         for fd in fds:

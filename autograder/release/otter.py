@@ -96,11 +96,22 @@ def build_sdist(dest: Path) -> Path:
     return Path(dest) / built
 
 
+def zip_path(out: Path) -> Path:
+    """`out` with .zip added when it has no extension; ValueError for another extension (otter
+    and Gradescope take the autograder as a .zip)."""
+    out = Path(out)
+    if not out.suffix:
+        return out.with_name(out.name + ".zip")
+    if out.suffix.lower() != ".zip":
+        raise ValueError(f"the autograder is a zip: name it {out.with_suffix('.zip')}, not {out}")
+    return out
+
+
 def build(out: Path, rubric: Rubric, track: str = "M2") -> Path:
-    """Write the autograder zip for `track` to `out`; return its path."""
+    """Write the autograder zip for `track` to `out` (see zip_path); return its path."""
     from otter.generate import main as generate
 
-    out = Path(out).resolve()
+    out = zip_path(out).resolve()
     with tempfile.TemporaryDirectory(prefix="dlexam-autograder-") as tmp:
         staging = Path(tmp)
         (staging / "tests").mkdir()

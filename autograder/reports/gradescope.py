@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from autograder.output_files import write_atomic
 from autograder.reports.table import pts
-from autograder.reports.json_report import write_atomic
 from autograder.scoring import SubmissionScore
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")

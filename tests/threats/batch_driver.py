@@ -18,8 +18,8 @@ from rich.console import Console
 
 from autograder.grading import Grader
 from autograder.isolation.sandbox import Limits
+from autograder.output_files import safe_name, write_atomic
 from autograder.reports import table
-from autograder.reports.json_report import safe_name, write_atomic
 
 LIMITS = Limits(call_seconds=4.0, question_seconds=12.0, submission_seconds=40.0,
                 cpu_seconds=60, data_bytes=1024 ** 3, memory_bytes=3 * 2 ** 29, processes=32)
