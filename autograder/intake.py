@@ -14,7 +14,6 @@ whatever modules it does have.
 """
 from __future__ import annotations
 
-import ast
 import os
 import stat
 import struct
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from autograder.text import printable
+from autograder.torch_imports import torch_imports
 
 MAX_MODULE_BYTES = 1024 * 1024
 MAX_ARCHIVE_ENTRIES = 65_535              # a whole project folder with its .git fits
@@ -250,37 +250,3 @@ def _from_zip(archive: Path, wanted: dict[str, str], problems: list[str]) -> dic
                 continue
             files[filename] = data
         return files
-
-
-def torch_imports(source: bytes) -> str:
-    """Where a module's import statements reach torch ("import torch (line 3)"), or "".
-
-    Only what runs when the module is imported or its functions are called counts: strings,
-    docstrings, comments and the `if __name__ == "__main__":` block never do. This serves the
-    rubric's "warn" policy and the public checks' note; the numpy-only rule itself is decided by
-    what the code does when graded (see scoring.py)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return ""
-    tree.body = [node for node in tree.body if not _is_main_guard(node)]
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.split(".")[0] == "torch":
-                    return f"import {alias.name} (line {node.lineno})"
-        elif isinstance(node, ast.ImportFrom):
-            if node.level == 0 and (node.module or "").split(".")[0] == "torch":
-                return f"from {node.module} import ... (line {node.lineno})"
-    return ""
-
-
-def _is_main_guard(node: ast.stmt) -> bool:
-    """`if __name__ == "__main__":` (either way round)."""
-    test = getattr(node, "test", None)
-    if not isinstance(node, ast.If) or not isinstance(test, ast.Compare) or len(test.ops) != 1:
-        return False
-    sides = [test.left, test.comparators[0]]
-    return (isinstance(test.ops[0], ast.Eq)
-            and any(isinstance(x, ast.Name) and x.id == "__name__" for x in sides)
-            and any(isinstance(x, ast.Constant) and x.value == "__main__" for x in sides))

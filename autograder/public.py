@@ -1,69 +1,119 @@
-"""`dlexam check`: a student's public tests, run on their own modules, with a point estimate.
+"""`dlexam check`: a student's public checks, run on their own modules, with a point estimate.
 
-This runs the student's own code in this process, on the student's own machine: it is a study
-aid, not grading. The estimate weighs public tests like hidden ones (same rubric, same scoring),
-but the hidden suites check more cases, so the final grade can be lower.
+The checks run as plain `pytest` runs them in the student's folder: the folder's conftest.py
+registers the bundle's plugin (release/templates/public_checks.py), which runs the numpy-only
+modules with the grader's stand-in for torch, shortens failures to the grader's messages, and
+computes the estimate. This command prints the same estimate, from that same plugin, as a
+table (pytest's own text estimate and torch note are left out, the table shows them). It runs
+the student's code on the student's own machine: a study aid, not grading; the hidden suites
+check more cases, so the final grade can be lower.
 """
 from __future__ import annotations
 
-import sys
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from autograder import rubric as rubric_module
-from autograder.reports import table
-from autograder.scoring import TestResult, score_submission
+from autograder.release import bundle
+from autograder.reports.table import pts
 
 
-class EstimatePlugin:
-    """Collects one TestResult per public test, from its `question` marker."""
+class CheckCommand:
+    """Keeps only one part's checks, quiets the bundle plugin's own summary, and takes its
+    estimate when the session ends."""
 
     def __init__(self, part: int | None):
-        self.rubric = rubric_module.load()
         self.part = part
-        self.results: list[TestResult] = []
+        self.public = None
+
+    def pytest_sessionstart(self, session):
+        public = session.config.pluginmanager.get_plugin("public-checks")
+        if public is not None:
+            public.quiet = True     # this command prints the summary, as a table
 
     def pytest_collection_modifyitems(self, config, items):
-        kept = [i for i in items if self.part is None or self._part(i) == self.part]
+        public = config.pluginmanager.get_plugin("public-checks")
+        if self.part is None or public is None:
+            return
+        part_of = {q["id"]: q["part"] for q in public.points["questions"]}
+        kept = [i for i in items if (m := i.get_closest_marker("question"))
+                and part_of.get(m.args[0]) == self.part]
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept
 
-    def _part(self, item) -> int | None:
-        marker = item.get_closest_marker("question")
-        return self.rubric.question(marker.args[0]).part if marker else None
-
-    def pytest_runtest_logreport(self, report):
-        if report.when != "call" and not (report.when == "setup" and report.failed):
-            return
-        marker = next((m for m in report.user_properties if m[0] == "question"), None)
-        if marker:
-            self.results.append(TestResult(marker[1], report.nodeid, 1.0, report.passed,
-                                           report.longreprtext.splitlines()[-1] if report.failed else ""))
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item):
-        marker = item.get_closest_marker("question")
-        if marker:
-            item.user_properties.append(("question", marker.args[0]))
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session):
+        self.public = session.config.pluginmanager.get_plugin("public-checks")
 
 
 def run_public_checks(folder: Path, part: int | None, console: Console) -> int:
     folder = Path(folder).resolve()
-    tests = folder / "tests"
-    if not tests.is_dir():
-        console.print(f"[red]no tests/ folder in {folder}: run this in your assignment folder[/red]")
+    if not (folder / "tests").is_dir():
+        console.print(f"[red]no tests/ folder in {escape(str(folder))}: run this in your "
+                      f"assignment folder (the one `dlexam release` made)[/red]")
         return 2
-    plugin = EstimatePlugin(part)
-    sys.path.insert(0, str(folder))
-    pytest.main([str(tests), "-q", "-p", "no:cacheprovider", "--rootdir", str(folder)],
-                plugins=[plugin])
-    rubric = plugin.rubric
-    graded = {r.question for r in plugin.results}
-    score = score_submission(rubric, "M2", folder.name, plugin.results, graded, {}, [], [])
-    if part is not None:
-        score.questions = [q for q in score.questions if q.part == part]
-    table.render(score, console)
-    console.print("This is an estimate from the public checks; the hidden suites test more cases.")
+    if (folder / "tests" / "support").is_dir():
+        return _run(folder, part, console)
+    # Not a released bundle (the kit's own assignments/, say): its modules and public tests,
+    # with this kit's support files around them, in a copy.
+    console.print(f"{escape(str(folder))} has no tests/support/: checking it with this kit's")
+    with tempfile.TemporaryDirectory(prefix="dlexam-check-") as scratch:
+        copy = Path(scratch)
+        files, _ = bundle.bundle_files(rubric_module.load())
+        for name, text in files.items():
+            if name.startswith("tests/support/") or name in ("conftest.py", "points.json",
+                                                             "pytest.ini"):
+                (copy / name).parent.mkdir(parents=True, exist_ok=True)
+                (copy / name).write_text(text, encoding="utf-8")
+        for path in [*folder.glob("*.py"), *(folder / "tests").glob("*.py")]:
+            if path.name != "conftest.py":
+                target = copy / path.relative_to(folder)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+        return _run(copy, part, console)
+
+
+def _run(folder: Path, part: int | None, console: Console) -> int:
+    command = CheckCommand(part)
+    pytest.main([str(folder / "tests"), "-q", "-p", "no:cacheprovider", "--rootdir", str(folder)],
+                plugins=[command])
+    public = command.public
+    if public is None:
+        console.print("[red]the folder's conftest.py did not load the public checks: release "
+                      "the bundle again with this kit[/red]")
+        return 2
+    render(public, console)
     return 0
+
+
+def render(public, console: Console) -> None:
+    """The plugin's estimate as a table, its totals, the torch notes, the hidden-suites line."""
+    rows = public.estimate()
+    if not rows:
+        console.print("no public check ran")
+        return
+    table = Table(title="estimate on the exam's point scale", title_justify="left")
+    table.add_column("Q", style="bold")
+    table.add_column("title")
+    table.add_column("points", justify="right")
+    table.add_column("checks passed", justify="right")
+    for r in rows:
+        q = r["question"]
+        style = ("green" if r["points"] == q["points"] else
+                 "red" if r["points"] == 0 else "yellow")
+        table.add_row(q["id"], escape(q["title"]) + (f"\n[red]{escape(r['note'])}[/red]"
+                                                     if r["note"] else ""),
+                      f"[{style}]{pts(r['points'])}/{pts(q['points'])}[/{style}]",
+                      f"{r['passed']} of {r['run']}")
+    console.print(table)
+    for line in public.torch_notes():
+        console.print(f"  [yellow]numpy-only rule:[/yellow] {escape(line)}")
+    for points, maximum, what in public.totals(rows):
+        console.print(f"  [bold]estimate {pts(points)}/{pts(maximum)}[/bold]  ({escape(what)})")
+    console.print(f"  {escape(public.HIDDEN_SUITES)}")
