@@ -106,6 +106,9 @@ def main(control_fd: int, flavour: str, hide: list[str]) -> None:
         for fd in fds:
             os.close(fd)
         control.sendall(struct.pack(">i", pid))
+    # Nothing to flush or clean: skip the interpreter's teardown (with torch loaded and the heap
+    # frozen it takes about half a second, which every grading run would wait for).
+    os._exit(0)
 
 
 if __name__ == "__main__":
