@@ -13,6 +13,10 @@ plain pytest on the public tests, per submission, the way a naive autograder wor
   turn), divided by N;
 - hostile class: the same class with 5 of its submissions replaced by ones whose every function
   sleeps just under the per-call limit; bounded by the question and submission budgets;
+- chatty class: the same class with every correct copy printing 10 KB at each call of each
+  function, far past the 64 KiB kept per question: the cost of relaying and capping output;
+- stand-ins: in this process, a Grader grading the first 30 submissions of the class, with the
+  grader's side of the stand-ins (standins.answer) timed: how many requests, how long;
 - peak memory of the class run: the largest sum over the process tree (grader, workers, warm
   parents, sandboxed children) of each process's proportional set size (PSS), sampled every
   20 ms, so pages shared after fork are counted once.
@@ -33,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples" / "submissions").iterdir())
 HOSTILE = 5
+STAND_IN_SAMPLE = 30
 
 
 def descendants(pid: int) -> list[int]:
@@ -85,9 +90,10 @@ def timed(command: list[str], cwd: Path, env: dict | None = None,
     return time.perf_counter() - started, peak[0]
 
 
-def make_class(folder: Path, n: int, hostile: int = 0) -> Path:
-    """N copies of the examples in turn; the first `hostile` of them replaced by sleepers."""
-    roster = folder / ("hostile-class" if hostile else "class")
+def make_class(folder: Path, n: int, hostile: int = 0, chatty: bool = False) -> Path:
+    """N copies of the examples in turn; the first `hostile` of them replaced by sleepers; with
+    `chatty`, the correct copies print at every call."""
+    roster = folder / ("hostile-class" if hostile else "chatty-class" if chatty else "class")
     roster.mkdir()
     for i in range(n):
         source = EXAMPLES[i % len(EXAMPLES)]
@@ -96,7 +102,55 @@ def make_class(folder: Path, n: int, hostile: int = 0) -> Path:
             write_sleeper(roster / f"student{i:03d}")
         else:
             (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
+            if chatty and source.is_dir():
+                for module in target.glob("*.py"):
+                    module.write_text(module.read_text() + CHATTER)
     return roster
+
+
+# Appended to a correct module: each of its functions prints 10 KB whenever it is called.
+CHATTER = """
+
+def _chatty(function):
+    def chatty(*args, **kwargs):
+        print("chatter " * 1250)
+        return function(*args, **kwargs)
+    chatty.__name__, chatty.__doc__ = function.__name__, function.__doc__
+    return chatty
+
+
+for _chatter_name, _chatter_function in list(globals().items()):
+    if (type(_chatter_function) is type(_chatty) and not _chatter_name.startswith("_")
+            and _chatter_function.__module__ == __name__):
+        globals()[_chatter_name] = _chatty(_chatter_function)
+"""
+
+
+def stand_in_cost(roster: Path, count: int) -> tuple[int, float, float]:
+    """(stand-in requests, seconds the grader spent answering them, seconds of grading) for the
+    first `count` submissions of `roster`, graded in this process by one Grader."""
+    from autograder import standins
+    from autograder.grading import Grader
+
+    spent = [0, 0.0]
+    answer = standins.answer
+
+    def timed_answer(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return answer(*args, **kwargs)
+        finally:
+            spent[0] += 1
+            spent[1] += time.perf_counter() - started
+
+    standins.answer = timed_answer
+    try:
+        with Grader() as grader:
+            started = time.perf_counter()
+            grader.grade(sorted(roster.iterdir())[:count])
+            return spent[0], spent[1], time.perf_counter() - started
+    finally:
+        standins.answer = answer
 
 
 def write_sleeper(folder: Path, seconds: float = 9.5) -> None:
@@ -165,6 +219,9 @@ def main() -> None:
                                              str(tmp / "r2")], ROOT, sample=True)
         hostile, _ = timed(dlexam + jobs + [str(make_class(tmp, args.n, HOSTILE)), "--results",
                                             str(tmp / "r3")], ROOT)
+        chatty, _ = timed(dlexam + jobs + [str(make_class(tmp, args.n, chatty=True)), "--results",
+                                           str(tmp / "r4")], ROOT)
+        requests, answering, grading = stand_in_cost(tmp / "class", STAND_IN_SAMPLE)
     per = total / args.n
     print(f"machine: {os.cpu_count()} cores; jobs: {args.jobs or 'default'}")
     print(f"baseline, fresh interpreter + plain pytest per submission: {per_baseline:.2f} s")
@@ -176,6 +233,11 @@ def main() -> None:
           f"({per / per_baseline:.3f} x baseline)")
     print(f"class of {args.n} with {HOSTILE} submissions sleeping in every call: {hostile:.1f} s "
           f"({hostile / total:.2f} x the clean class)")
+    print(f"class of {args.n} whose correct copies print 10 KB per call: {chatty:.1f} s "
+          f"({chatty / total:.2f} x the clean class)")
+    print(f"stand-ins over {STAND_IN_SAMPLE} submissions graded in one process: {requests} "
+          f"requests answered in {answering:.2f} s of {grading:.1f} s grading "
+          f"({100 * answering / grading:.1f}%)")
     print(f"peak memory of the class run (PSS of the process tree): {peak / 1024:.0f} MiB")
 
 
