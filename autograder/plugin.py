@@ -29,14 +29,14 @@ import pytest
 
 from autograder.checks import Mismatch, SuiteError, describe_call
 from autograder.intake import Submission
-from autograder.isolation.sandbox import Child, Limits, Sandbox, SandboxError, StudentCodeError
+from autograder.failures import (CALL_FAILURES, StudentCodeError, failure_message, in_call,
+                                 modified_inputs)
+from autograder.isolation.sandbox import Child, Limits, Sandbox, SandboxError
 from autograder import standins
 from autograder.rubric import Rubric
 from autograder.scoring import TestResult
-from autograder.text import printable
 
 SUITES_DIR = Path(__file__).with_name("suites")
-MESSAGE_LIMIT = 1500
 
 
 class SubmissionHandle:
@@ -157,17 +157,14 @@ class SubmissionHandle:
         try:
             reply = self.probe(name, *args, module=module, **kwargs)
         except StudentCodeError as error:
-            if error.kind not in ("raised", "timeout", "died", "unsupported", "budget"):
+            if error.kind not in CALL_FAILURES:
                 raise
-            raise StudentCodeError(error.kind, f"{where}: {error}{_input_written(error)}",
-                                   error.type) from None
+            raise in_call(error, where) from None
         modified = reply.get("modified") if type(reply) is dict else None
         if type(modified) is not list or not all(type(m) is str for m in modified):
             raise StudentCodeError("protocol", f"{where}: unreadable answer from the child")
         if modified:
-            names = ", ".join(printable(m)[:40] for m in modified)
-            raise Mismatch(f"{where}: modified its input {names} in place\n  functions must not "
-                           f"change their inputs: work on a copy, or build a new array or dict")
+            raise modified_inputs(where, modified)
         return reply
 
     def _call(self, probe: str, module: str, function: str, args, kwargs, before=()):
@@ -322,7 +319,7 @@ class GradingPlugin:
             outcome, longrepr = "failed", f"suite error: {excinfo.exconly()[-2000:]}"
             self.suite_errors.append(f"{item.nodeid}: {excinfo.exconly()[-2000:]}")
         else:
-            outcome, longrepr = "failed", _message(excinfo.value, _question(item))
+            outcome, longrepr = "failed", failure_message(excinfo.value, _question(item))
             error_type = getattr(excinfo.value, "type", "")
         report = pytest.TestReport(item.nodeid, item.location, {}, outcome, longrepr, call.when,
                                    [], call.duration, call.start, call.stop)
@@ -337,16 +334,6 @@ class GradingPlugin:
             if self.on_done:
                 self.on_done(index)
         return report
-
-
-def _input_written(error: StudentCodeError) -> str:
-    """What an error that writing into a read-only input gives means (call passes arrays and
-    dicts read-only)."""
-    if (error.type == "ValueError" and "read-only" in str(error)) or (
-            error.type == "TypeError" and "it must not be changed" in str(error)):
-        return ("\n  your function modifies one of its inputs in place: functions must not change "
-                "their inputs (work on a copy, or build a new array or dict)")
-    return ""
 
 
 def _is_suite_error(error: BaseException) -> bool:
@@ -380,16 +367,3 @@ def _test_name(item) -> str:
     for sep in ("-sub#%d" % _submission_index(item), "sub#%d-" % _submission_index(item)):
         name = name.replace(sep, "")
     return f"{Path(item.fspath).name}::{name}"
-
-
-def _message(error: BaseException, question: str) -> str:
-    """The student-facing text of a failed test: the check's own message, printable and cut,
-    every hint line ending with the question the test grades."""
-    if isinstance(error, (StudentCodeError, Mismatch)):
-        text = str(error) or "failed"
-    else:
-        text = f"unexpected result ({type(error).__name__}: {error})"
-    text = "\n".join(f"{line} (Q{question})" if line.lstrip().startswith("hint: ")
-                     and "(Q" not in line else line for line in text.split("\n"))
-    text = printable(text)   # messages quote student values: no terminal escapes
-    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + " ..."

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from autograder import standins
 from autograder.isolation import cgroups, codec, namespaces
+from autograder.failures import StudentCodeError, error_from
 from autograder.isolation.child import HEADER
 from autograder.text import printable
 
@@ -73,23 +74,6 @@ class Limits:
 class SandboxError(RuntimeError):
     """The grader's own machinery failed (a warm parent could not start or keeps dying): no
     submission can be graded fairly, so grading stops instead of scoring anyone 0."""
-
-
-class StudentCodeError(Exception):
-    """Student code did not give a usable answer; `kind` says how, the message says what.
-
-    kinds: "raised" (an exception in student code), "import" (the module failed to import),
-    "timeout", "budget" (not run: a time budget was used up), "died" (the process ended: exit,
-    crash, killed by a limit), "unsupported" (a return value that may not cross the boundary),
-    "protocol" (garbage on the socket), "missing" (the module was not submitted).
-    `type` is the name of the student's exception class for "raised" and "import" (the child's
-    word, printable, at most 100 characters), else "".
-    """
-
-    def __init__(self, kind: str, message: str, type: str = ""):
-        super().__init__(message)
-        self.kind = kind
-        self.type = type
 
 
 @functools.cache
@@ -405,7 +389,7 @@ class Child:
                 break
             message = self._answer(reply) if stand_ins else {"refused": "not offered"}
         if "error" in reply:
-            raise _error_from(reply["error"])
+            raise error_from(reply["error"])
         return reply["ok"]
 
     def _answer(self, request: dict) -> dict:
@@ -487,23 +471,6 @@ def _signal(pidfd: int, sig: int) -> None:
         signal.pidfd_send_signal(pidfd, sig)
     except ProcessLookupError:
         pass
-
-
-def _error_from(error: dict) -> StudentCodeError:
-    """The StudentCodeError for an error reply; every field is the child's word, so checked."""
-    def text_of(key: str, limit: int) -> str:
-        value = error.get(key)
-        return value[:limit] if type(value) is str else ""
-
-    kind = {"import": "import", "return": "unsupported", "sandbox": "died"}.get(
-        text_of("where", 20), "raised")
-    name = printable(text_of("type", 100)) or "Exception"
-    text = f"{name}: {text_of('message', 2000)}".strip()
-    if text_of("line", 200):
-        text += f" ({text_of('line', 200)})"
-    if kind == "import":
-        text = "your module could not be imported: " + text
-    return StudentCodeError(kind, printable(text), name if kind in ("raised", "import") else "")
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes:

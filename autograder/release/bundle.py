@@ -27,9 +27,10 @@ SUPPORT = "tests/support"
 #: The kit's own files the public checks run on, shipped unchanged under tests/support/autograder/
 #: (the kit's own layout, so that they import each other as in the kit): the comparison API,
 #: the mistakes catalogue, the torch stand-in, the generic, training and generative probes and
-#: the grader's side of the generative ones (no test, no input), the wire format, torch_imports.
-KIT_FILES = ("__init__.py", "checks.py", "torch_imports.py", "isolation/__init__.py",
-             "isolation/codec.py", "isolation/torch_stub/torch/__init__.py", "probes/__init__.py",
+#: the grader's side of the generative ones (no test, no input), the wire format, torch_imports,
+#: and how a failure is worded (failures.py, text.py).
+KIT_FILES = ("__init__.py", "checks.py", "failures.py", "text.py", "torch_imports.py",
+             "isolation/__init__.py", "isolation/codec.py", "isolation/torch_stub/torch/__init__.py", "probes/__init__.py",
              "probes/base.py", "probes/training.py", "probes/generative.py",
              "suites/generative_checks.py", "mistakes/*.py")
 

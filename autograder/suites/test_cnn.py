@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder.checks import Mismatch, as_array, as_parts, assert_close, assert_true, case_rng
-from autograder.isolation.sandbox import StudentCodeError
+from autograder.failures import StudentCodeError
 from autograder.mistakes import cnn as mistakes
 from autograder.references import reference
 

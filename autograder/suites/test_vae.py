@@ -32,7 +32,7 @@ from torch.distributions import Bernoulli, Categorical, Normal, kl_divergence
 
 from autograder.checks import (Mismatch, as_array, as_parts, assert_close, assert_true,
                                assert_within, case_rng, matching_hints)
-from autograder.isolation.sandbox import StudentCodeError
+from autograder.failures import StudentCodeError
 from autograder.mistakes import vae as mistakes
 from autograder.probes.generative import leaves_of, mlp_module, module_parameters
 from autograder.references import reference

@@ -29,7 +29,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.checks import Mismatch, describe_call
+from autograder.checks import describe_call
+from autograder.failures import (CALL_FAILURES, StudentCodeError, error_from, failure_message,
+                                 in_call, modified_inputs)
 from autograder.isolation import codec
 from autograder.probes import base as probes
 from autograder.torch_imports import torch_imports
@@ -38,31 +40,9 @@ SUPPORT = Path(__file__).resolve().parent
 TESTS = SUPPORT.parent
 STUB = SUPPORT / "autograder" / "isolation" / "torch_stub"
 CALL_SECONDS = 10.0        # the grader's limit per call
-MESSAGE_LIMIT = 1500       # the grader's limit on a message
 NUMPY_ONLY_ERROR = "TorchNotAllowed"
 HIDDEN_SUITES = ("The grader's hidden tests check more cases and edge cases than these public "
                  "checks: your grade can be lower than this estimate.")
-
-
-class StudentCodeError(Exception):
-    """Your code gave no usable answer: `kind` says how ("raised", "import", "timeout", "died",
-    "unsupported", "missing"), `type` is the class of the exception it raised."""
-
-    def __init__(self, kind: str, message: str, type: str = ""):
-        super().__init__(message)
-        self.kind = kind
-        self.type = type
-
-
-def _error_from(error: dict) -> StudentCodeError:
-    """The grader's StudentCodeError for an error reply of runner.py."""
-    kind = {"import": "import", "return": "unsupported"}.get(error["where"], "raised")
-    text = f"{error['type']}: {error['message']}".strip()
-    if error["line"]:
-        text += f" ({error['line']})"
-    if kind == "import":
-        text = "your module could not be imported: " + text
-    return StudentCodeError(kind, text, error["type"] if kind in ("raised", "import") else "")
 
 
 class Child:
@@ -102,7 +82,7 @@ class Child:
                                            "time, processes)")
         reply = codec.decode_value(json.loads(reply))
         if "error" in reply:
-            raise _error_from(reply["error"])
+            raise error_from(reply["error"])
         return reply["ok"]
 
     @property
@@ -165,14 +145,11 @@ class Submission:
         try:
             reply = self.probe(name, *args, module=module, **kwargs)
         except StudentCodeError as error:
-            if error.kind not in ("raised", "timeout", "died", "unsupported"):
+            if error.kind not in CALL_FAILURES:
                 raise
-            raise StudentCodeError(error.kind, f"{where}: {error}{_input_written(error)}",
-                                   error.type) from None
+            raise in_call(error, where) from None
         if reply["modified"]:
-            raise Mismatch(f"{where}: modified its input {', '.join(reply['modified'])} in "
-                           f"place\n  functions must not change their inputs: work on a copy, "
-                           f"or build a new array or dict")
+            raise modified_inputs(where, reply["modified"])
         return reply
 
     def _call(self, probe: str, module: str, function: str, args, kwargs, before=()):
@@ -191,16 +168,6 @@ class Submission:
         return child
 
 
-def _input_written(error: StudentCodeError) -> str:
-    """What the error of writing into an input means, as the grader says it (the grader's
-    probes pass arrays and dicts read-only, so writing into one fails in your code)."""
-    if (error.type == "ValueError" and "read-only" in str(error)) or (
-            error.type == "TypeError" and "it must not be changed" in str(error)):
-        return ("\n  your function modifies one of its inputs in place: functions must not change "
-                "their inputs (work on a copy, or build a new array or dict)")
-    return ""
-
-
 def _raised_here(error: BaseException, folder: Path) -> StudentCodeError:
     """An exception of your Part 5 code, described as runner.py describes it."""
     frames = [f for f in traceback.extract_tb(error.__traceback__)
@@ -209,18 +176,6 @@ def _raised_here(error: BaseException, folder: Path) -> StudentCodeError:
     if frames:
         text += f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})"
     return StudentCodeError("raised", text, type(error).__name__)
-
-
-def message(error: BaseException, question: str) -> str:
-    """The text of a failed check, as the grader writes it: the check's own message (a hint
-    line ends with the question), or the error the check ran into."""
-    if isinstance(error, (StudentCodeError, Mismatch)):
-        text = str(error) or "failed"
-    else:
-        text = f"unexpected result ({type(error).__name__}: {error})"
-    text = "\n".join(f"{line} (Q{question})" if line.lstrip().startswith("hint: ")
-                     and "(Q" not in line else line for line in text.split("\n"))
-    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + " ..."
 
 
 def _pts(x: float) -> str:
@@ -332,7 +287,7 @@ class PublicChecks:
         error_type = ""
         if call.excinfo is not None and report.failed:
             error = call.excinfo.value
-            report.longrepr = message(error, question)
+            report.longrepr = failure_message(error, question)
             error_type = getattr(error, "type", "")
         self.modules_run.add(item.path.stem.removeprefix("test_"))
         self.outcomes.setdefault(question, []).append(
