@@ -131,6 +131,15 @@ def survey(paths: list[Path], track: str, suites: Path = SUITES_DIR, limits: Lim
     return entries
 
 
+def clashes(entries: list[Entry]) -> list[list[Entry]]:
+    """Groups of entries that would share one result file: `alice/` and `alice.zip`, or ids
+    that differ only in characters a file name cannot hold (`a b` and `a_b`)."""
+    by_file: dict[str, list[Entry]] = {}
+    for e in entries:
+        by_file.setdefault(safe_name(e.id), []).append(e)
+    return [group for group in by_file.values() if len(group) > 1]
+
+
 def result_path(results_dir: Path, submission_id: str) -> Path:
     return Path(results_dir) / f"{safe_name(submission_id)}.json"
 
@@ -209,6 +218,9 @@ def grade_entries(entries: list[Entry], track: str, jobs: int, results_dir: Path
 
     `on_progress(done, total)` is called after each submission, kept ones included.
     """
+    if clashes(entries):
+        raise ValueError("paths that would share one result file: " + "; ".join(
+            " and ".join(str(e.path) for e in group) for group in clashes(entries)))
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     by_path = {str(e.path): e for e in entries}

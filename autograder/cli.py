@@ -232,6 +232,14 @@ def cmd_grade(args, console: Console) -> int:
                       "--unsafe-no-sandbox grades anyway, without namespaces.", soft_wrap=True)
         return 2
     entries = batch.survey(paths, args.track, limits=limits, isolate=isolate)
+    clashing = batch.clashes(entries)
+    if clashing:
+        console.print("[red]Some paths would share one result file (their names differ only by "
+                      ".zip or by characters a file name cannot hold); nothing was graded:[/red]")
+        for group in clashing:
+            console.print("  " + " and ".join(escape(str(e.path)) for e in group), soft_wrap=True)
+        console.print("Rename one of each group so that every submission keeps its own result.")
+        return 2
     missing = [e for e in entries if e.empty]
     if missing and not args.skip_missing:
         console.print(f"[red]{len(missing)} of {len(entries)} paths hold no submission; nothing "

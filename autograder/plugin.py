@@ -15,8 +15,9 @@ collection error. A test's weight is shared among its parametrized cases.
 
 While a test of question Q runs, every student function of ANOTHER question that has a trusted
 stand-in (autograder/standins.py) is replaced by it in the child: a bug is charged to the question
-that owns it. A test that fails after going through a stand-in runs once more with the
-student's own functions, and passes if that run passes.
+that owns it. A test in which the student's code raised after going through a stand-in runs
+once more with the student's own functions, and that run decides (a helper of the student's
+own convention); a run that gave an answer is final, so no submission gets two guesses.
 """
 from __future__ import annotations
 
@@ -273,16 +274,24 @@ class GradingPlugin:
     # --- running a test -------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem):
-        """Run the test with stand-ins; a failure that went through one runs again without."""
+        """Run the test with stand-ins. When the student's code raised in a call that used
+        one (a helper of its own that returns another shape, say), the test runs again with the
+        student's own functions, and that run decides. A run that gave an answer, right or
+        wrong, is final: a submission that tells the runs apart gains no second guess, since
+        asking for the second run means giving no answer in the first."""
         handle = self.handles[_submission_index(pyfuncitem)]
         question = _question(pyfuncitem)
         args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
         handle.start_test(question)
         try:
             pyfuncitem.obj(**args)
-        except (Mismatch, StudentCodeError):
+        except (Mismatch, StudentCodeError) as error:
             used = sorted(handle.used_stand_ins)
-            if not used:
+            if not used or getattr(error, "kind", "") != "raised":
+                if used:
+                    self._notes[pyfuncitem.nodeid] = (
+                        f"graded with the kit's own {_names(used)} in place of yours "
+                        f"({_belong(self.rubric, used)}, graded there)")
                 raise
             handle.start_test(question, use_stand_ins=False)
             try:
@@ -291,10 +300,11 @@ class GradingPlugin:
                 handle.start_test(question)
                 self._notes[pyfuncitem.nodeid] = (
                     f"graded with the kit's own {_names(used)} in place of yours "
-                    f"({_belong(self.rubric, used)}), and failed with yours too")
+                    f"({_belong(self.rubric, used)}): your code raised with it, and failed "
+                    f"with yours too")
                 raise
             self._notes[pyfuncitem.nodeid] = (
-                f"passed with your own {_names(used)} (it failed with the kit's)")
+                f"passed with your own {_names(used)} (your code raised with the kit's)")
         else:
             used = sorted(handle.used_stand_ins)
             if used:

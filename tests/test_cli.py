@@ -268,3 +268,16 @@ def test_unsafe_mode_grades_alike_says_so_everywhere_and_never_reuses_a_sandboxe
 def test_a_time_budget_that_is_not_a_positive_number_is_refused(value):
     run = dlexam("grade", EXAMPLES[0], "--call-seconds", value)
     assert run.returncode == 2 and "--call-seconds" in run.stderr
+
+
+def test_two_paths_that_would_share_a_result_file_stop_the_run(tmp_path):
+    correct = next(p for p in EXAMPLES if p.name == "correct")
+    shutil.copytree(correct, tmp_path / "alice")
+    shutil.make_archive(str(tmp_path / "alice"), "zip", correct)
+    shutil.copytree(correct, tmp_path / "a b")
+    shutil.copytree(correct, tmp_path / "a_b")
+    run = dlexam("grade", tmp_path / "alice", tmp_path / "alice.zip", tmp_path / "a b",
+                 tmp_path / "a_b", "--results", tmp_path / "results")
+    assert run.returncode == 2 and "share one result file" in run.stdout
+    assert "alice.zip" in run.stdout and "a_b" in run.stdout
+    assert not (tmp_path / "results").exists()

@@ -156,8 +156,14 @@ def test_linear(submission):
                  check="linear(x, W, b)", inputs={"x": x})
 """
 WRONG_LINEAR = "def linear(x, W, b):\n    return x @ W.T\n\ndef caller(x, W, b):\n    return 2 * linear(x, W, b)\n"
-OWN_LINEAR = ("def linear(x, W, b):\n    return x @ W.T + b, 'cache'\n\n"
-              "def caller(x, W, b):\n    return 2 * linear(x, W, b)[0]\n")
+# A helper of its own convention (a dict, not the contract's array): the caller raises with the
+# kit's linear, and is graded with the student's own.
+OWN_LINEAR = ("def linear(x, W, b):\n    return {'out': x @ W.T + b}\n\n"
+              "def caller(x, W, b):\n    return 2 * linear(x, W, b)['out']\n")
+# Tells the runs apart and answers differently in each: two guesses, if the second counted.
+TWO_GUESSES = ("def linear(x, W, b):\n    return x @ W.T + b\n\n"
+               "def caller(x, W, b):\n    if hasattr(linear, '__wrapped__') or linear.__module__ != __name__:\n"
+               "        return 3 * linear(x, W, b)\n    return 2 * linear(x, W, b)\n")
 
 
 @pytest.mark.parametrize("mlp, linear_points, note", [
@@ -171,6 +177,13 @@ def test_a_bug_in_a_function_another_question_calls_costs_its_own_question_only(
     assert by_id(score)["1.1"].points == linear_points
     (caller,) = by_id(score)["1.3"].tests
     assert caller.passed and note in caller.note
+
+
+def test_a_run_with_stand_ins_that_answered_is_final(tmp_path):
+    (score,) = grade(tmp_path, make_submission(tmp_path, "guesser", GOOD, mlp=TWO_GUESSES),
+                     source=STAND_IN_SUITE)
+    (caller,) = by_id(score)["1.3"].tests
+    assert not caller.passed and "in place of yours" in caller.note
 
 
 @pytest.mark.parametrize("source, error", [

@@ -36,7 +36,6 @@ import json
 import os
 import resource
 import selectors
-import shutil
 import signal
 import socket
 import struct
@@ -130,6 +129,9 @@ def confine(spec: dict, control: socket.socket, view: filesystem.View, keeper: i
         os.chdir(spec["workdir"])
         sys.path.insert(0, spec["workdir"])
     _limit(resource.RLIMIT_CORE, 0)
+    # No POSIX message queue: they live in the IPC namespace, which lasts the whole submission,
+    # and nothing can list them to remove them after a question (SysV objects can be listed).
+    _limit(resource.RLIMIT_MSGQUEUE, 0)
     _limit(resource.RLIMIT_FSIZE, limits["file_bytes"])
     _limit(resource.RLIMIT_NOFILE, limits["open_files"])
     # RLIMIT_NPROC counts the processes of the real uid in the process's user namespace: a uid
@@ -272,16 +274,49 @@ def _empty(folder: str) -> None:
     """Remove what the question's code left in `folder`, except the read-only binds of the
     view that live under it (a virtual environment under /tmp) and the folders leading to them."""
     bound = [point for point in _mount_points() if point.startswith(folder + "/")]
-    for entry in os.scandir(folder):
-        if any(point == entry.path or point.startswith(entry.path + "/") for point in bound):
-            continue
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
-        else:
-            try:
-                os.unlink(entry.path)
-            except OSError:
-                pass
+    keep = {point[len(folder) + 1:].split("/")[0] for point in bound}
+    top = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        _empty_folder(top, keep)
+    finally:
+        os.close(top)
+
+
+def _empty_folder(top: int, keep: set[str] = frozenset()) -> None:
+    """Remove everything in the open folder `top` but the names in `keep`, however deep and
+    whatever its modes: everything in it belongs to this uid, which may give a folder made
+    unreadable (chmod 000) its rights back. One descriptor at a time, walking down by name and
+    up by "..", so no depth exhausts descriptors, path length or the stack."""
+    fd, depth = os.dup(top), 0
+    try:
+        for _ in range(MAX_CLEAN_STEPS):
+            with os.scandir(fd) as entries:
+                entry = next((e for e in entries if depth or e.name not in keep), None)
+            if entry is not None and entry.is_dir(follow_symlinks=False):
+                os.chmod(entry.name, 0o700, dir_fd=fd)
+                below = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW,
+                                dir_fd=fd)
+                os.close(fd)
+                fd, depth = below, depth + 1
+            elif entry is not None:
+                os.unlink(entry.name, dir_fd=fd)
+            elif depth:   # an empty folder: up, and remove it
+                inode = os.fstat(fd).st_ino
+                above = os.open("..", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+                os.close(fd)
+                fd, depth = above, depth - 1
+                with os.scandir(fd) as entries:
+                    name = next(e.name for e in entries if e.inode() == inode)
+                os.rmdir(name, dir_fd=fd)
+            else:
+                return
+    except (OSError, StopIteration):
+        pass   # what is left stays in this submission's box, and dies with it
+    finally:
+        os.close(fd)
+
+
+MAX_CLEAN_STEPS = 1_000_000   # files and folders one clean-up removes at most
 
 
 def _mount_points() -> list[str]:

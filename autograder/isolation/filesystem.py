@@ -30,6 +30,7 @@ SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime")
 DEVICES = ("null", "zero", "full", "random", "urandom")
 KIT_PACKAGE = Path(__file__).resolve().parents[1]
 SUBMISSION = "/submission"
+TMP_INODES = 65536   # files and folders in a child's /tmp (and /dev/shm): bounds the clean-up
 PRIVATE = ("/", "/tmp", "/dev", "/dev/shm", "/proc", SUBMISSION)   # never bound from the host
 
 
@@ -94,7 +95,7 @@ def build_root(view: View, mountpoint: str, submission: str, tmp_bytes: int) -> 
     for scratch in ("/tmp", "/dev/shm"):
         os.makedirs(root + scratch)
         ns.mount("tmpfs", root + scratch, "tmpfs", ns.MS_NOSUID | ns.MS_NODEV,
-                 f"size={tmp_bytes},mode=1777")
+                 f"size={tmp_bytes},nr_inodes={TMP_INODES},mode=1777")
     for path in view.binds:
         target = root + path
         if os.path.isdir(path):

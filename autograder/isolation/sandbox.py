@@ -33,10 +33,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from autograder import standins
 from autograder.isolation import cgroups, codec, namespaces
 from autograder.failures import StudentCodeError, error_from
 from autograder.isolation.child import HEADER
+from autograder.isolation.stand_in_worker import StandInRefused, StandInWorker
 from autograder.text import printable
 
 KIT_PARENT = str(Path(__file__).resolve().parents[2])
@@ -115,7 +115,8 @@ class Sandbox:
                                f"grade anyway, without isolation (every report will say so)")
         self.limits = limits
         self.isolate = isolate
-        self.parents = {flavour: WarmParent(limits, flavour, isolate, hide)
+        self.answers = StandInWorker(limits.data_bytes)   # shared by both flavours
+        self.parents = {flavour: WarmParent(limits, flavour, isolate, hide, self.answers)
                         for flavour in ("numpy", "torch")}
         self._boxes: dict[tuple[Path, str], Box] = {}
 
@@ -157,6 +158,7 @@ class Sandbox:
         self._boxes.clear()
         for parent in self.parents.values():
             parent.close()
+        self.answers.close()
 
     def __enter__(self):
         return self
@@ -169,8 +171,10 @@ class WarmParent:
     """One zygote process (see zygote.py) and the control channel to it."""
 
     def __init__(self, limits: Limits = Limits(), flavour: str = "torch", isolate: bool = True,
-                 hide: tuple[str, ...] = ()):
+                 hide: tuple[str, ...] = (), answers: StandInWorker | None = None):
         self.limits, self.flavour, self.isolate = limits, flavour, isolate
+        # Where its children's stand-in requests are computed (the Sandbox shares one).
+        self.answers = answers or StandInWorker(limits.data_bytes)
         self._scratch = tempfile.TemporaryDirectory(prefix="dlexam-child-")   # 0700
         os.mkdir(self._mountpoint())
         # The warm parent is moved into it once ready: every child is forked inside, and so are
@@ -264,6 +268,7 @@ class WarmParent:
         if self.cgroup:
             self.cgroup.remove()
         self._scratch.cleanup()
+        self.answers.close()
 
     def __enter__(self):
         return self
@@ -387,23 +392,26 @@ class Child:
             reply = self._receive(deadline - time.monotonic(), expected="ok", limit=limit)
             if "stand_in" not in reply:
                 break
-            message = self._answer(reply) if stand_ins else {"refused": "not offered"}
+            message = (self._answer(reply, deadline - time.monotonic()) if stand_ins
+                       else {"refused": "not offered"})
         if "error" in reply:
             raise error_from(reply["error"])
         return reply["ok"]
 
-    def _answer(self, request: dict) -> dict:
-        """The grader's answer to a stand-in request of the child (its arguments are the
-        child's word: any failure is a refusal the student's code sees as an error)."""
+    def _answer(self, request: dict, timeout: float) -> dict:
+        """The grader's answer to a stand-in request of the child, computed by the stand-in
+        worker within `timeout` seconds (its arguments are the child's word: any failure is a
+        refusal the student's code sees as an error)."""
         name, kind = request.get("stand_in"), request.get("kind")
         if name not in self.stand_ins or type(kind) is not str:
             return {"refused": "not offered"}
         if name not in self.used_stand_ins:
             self.used_stand_ins.append(name)
         try:
-            return {"answer": standins.answer(name, kind, request.get("payload"))}
-        except Exception as error:   # noqa: BLE001 - anything the child sent may be wrong
-            return {"refused": printable(f"{type(error).__name__}: {error}")[:500]}
+            return {"answer": self.box.parent.answers.answer(name, kind, request.get("payload"),
+                                                             timeout)}
+        except StandInRefused as refusal:
+            return {"refused": str(refusal)}
 
     def _receive(self, timeout: float, expected: str, limit: float | None = None) -> dict:
         """One reply, {expected: ...}, {"error": {...}} or a stand-in request, within `timeout`

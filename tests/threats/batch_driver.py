@@ -10,6 +10,7 @@ written (there must be none), the results file text written, and whether its tab
 import io
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -76,6 +77,7 @@ def main(run: dict) -> dict:
 
         grader.grade([Path(p) for p in run["paths"]], on_graded=graded)
         out["total_seconds"] = time.monotonic() - start
+    out["grader_peak_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return out
 
 

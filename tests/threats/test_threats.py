@@ -42,6 +42,7 @@ ROOT = os.geteuid() == 0
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("batch_driver.py")
 BY_NAME = {t.name: t for t in THREATS}
+GRADER_PEAK_BYTES = 1536 * 1024 ** 2   # the grader of the threat batch peaks near 500 MB
 MODES = ["root", "unprivileged"] if ROOT else ["unprivileged"]
 
 
@@ -218,6 +219,11 @@ def test_every_submission_is_graded_and_the_grader_survives(batch):
     expected = {"baseline"} | {n for t in THREATS if available(t, batch["mode"])
                                for n in (t.name, f"after-{t.name}")}
     assert set(batch["scores"]) == expected
+
+
+def test_the_grader_process_stays_small_whatever_stand_ins_are_asked(batch):
+    """stand_in_memory_bomb asks for a 3.2 GB answer: the grader never computes it itself."""
+    assert batch["grader_peak_bytes"] < GRADER_PEAK_BYTES
 
 
 def test_results_files_hold_what_the_grader_wrote(batch):

@@ -488,6 +488,40 @@ for _ in range(8):
     _libc.msgget(0, 0o1000 | 0o666)
 '''
 
+STAND_IN_MEMORY_BOMB = '''
+import numpy as np
+import training                  # its functions are stood in by the grader in Q1.x children
+if not _THREAT.get("fired"):
+    _THREAT["fired"] = True
+    try:                         # (20000, 1) by (1, 20000): 40,000 numbers sent, 3.2 GB to compute
+        training.leaky_relu(np.ones((20000, 1)), np.ones((1, 20000)))
+    except Exception:
+        pass
+'''
+
+STAND_IN_CPU_BOMB = '''
+import numpy as np
+import cnn                       # its conv2d is stood in by the grader in Q1.x children
+cnn.conv2d(np.ones((1, 1, 1, 1)), np.ones((1, 1, 300, 300)), None, 1, 600)   # ~1e11 products
+'''
+
+# Each question's child imports mlp anew: a question that finds what an earlier one left (a
+# POSIX message queue, a folder in /tmp made unreadable) fails its import, so its points show it.
+STATE_ACROSS_QUESTIONS = '''
+import ctypes
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mq_open.restype = ctypes.c_int
+_QUEUE, _FOLDER = b"/" + _THREAT["token"].encode(), "/tmp/" + _THREAT["token"]
+_found = _libc.mq_open(_QUEUE, 2) >= 0 or _os.path.lexists(_FOLDER)    # O_RDWR
+_libc.mq_open(_QUEUE, 2 | 0o100, 0o600, None)                          # O_CREAT
+_os.makedirs(_FOLDER + "/inner", exist_ok=True)
+open(_FOLDER + "/inner/left", "w").close()
+_os.chmod(_FOLDER + "/inner", 0)
+_os.chmod(_FOLDER, 0)
+if _found:
+    raise RuntimeError("an earlier question left its state to this one")
+'''
+
 TMP_FILLER = '''
 for folder in ("/tmp", "/dev/shm", _os.environ.get("TMPDIR", "/tmp")):
     try:
@@ -571,6 +605,11 @@ THREATS = [
     Threat("kill_parent", "gan", at_call={"generator_loss_saturating": KILL_PARENT}),
     Threat("sysv_persistence", "training", at_import=SYSV_PERSISTENCE),
     Threat("tmp_and_shm_filler", "cnn", at_call={"flatten": TMP_FILLER}),
+    Threat("stand_in_memory_bomb", "mlp", at_call={"linear": STAND_IN_MEMORY_BOMB},
+           touches=frozenset()),
+    Threat("stand_in_cpu_bomb", "mlp", at_call={"nll_loss": STAND_IN_CPU_BOMB}),
+    Threat("state_across_questions", "mlp", at_import=STATE_ACROSS_QUESTIONS,
+           touches=frozenset()),
     Threat("neighbour_scratch", "softmax", at_call={"softmax": NEIGHBOUR_SCRATCH}),
     Threat("ptrace_and_proc", "mlp", at_call={"nll_loss": PTRACE_AND_PROC}),
     Threat("socket_garbage", "training", at_call={"hinge_loss": SOCKET_GARBAGE}),
