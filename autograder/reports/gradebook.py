@@ -39,7 +39,7 @@ def row(score: SubmissionScore) -> list[str]:
     return ([score.submission] + [points.get(q.id, "") for q in rubric.questions_in(score.track)]
             + [parts.get(str(p), "") for p in rubric.tracks[score.track].parts]
             + [f"{score.total:g}" if graded else "", f"{score.max:g}",
-               f"{score.on20:g}" if graded else "", score.status, score.sandbox])
+               f"{score.on20:g}" if graded else "", score.status, score.sandbox if graded else ""])
 
 
 def write(scores: list[SubmissionScore], path: Path) -> None:
