@@ -87,11 +87,16 @@ def test_otter_cases_add_up_to_dlexam_question_scores():
 
 
 def test_a_question_zeroed_by_the_numpy_only_rule_fails_every_case():
-    score = _score({"1.1": [(1.0, True), (1.0, True)]}, uses_torch={"mlp": "import torch"})
+    rubric = rubric_module.load()
+    used = Outcome("1.1", "test_1.1_1", 1.0, False, "TorchNotAllowed: torch is not available",
+                   error_type="TorchNotAllowed")
+    score = score_submission(rubric, "M2", "s", [Outcome("1.1", "test_1.1_0", 1.0, True, ""), used],
+                             {"1.1"}, {"mlp": "import torch"}, [], [])
     cases = otter_plugin.otter_cases(score)["1.1"]
+    assert score.questions[0].status == "numpy-only rule"
     assert not any(c["passed"] for c in cases)
     assert sum(c["points"] for c in cases) == pytest.approx(2.0)
-    assert all("numpy only" in c["message"] for c in cases)
+    assert cases[0]["message"].startswith("scored 0: torch was used in a numpy-only part")
 
 
 def _submissions(folder: Path) -> dict[str, Path]:

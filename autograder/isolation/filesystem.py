@@ -66,7 +66,7 @@ def python_view(hide: tuple[str, ...] = (), torch_visible: bool = True) -> View:
         if spec is not None and spec.submodule_search_locations:
             secret += list(spec.submodule_search_locations)
     hidden = [os.path.realpath(p) for p in secret if _inside(os.path.realpath(p), binds)]
-    return View(tuple(binds), tuple(links), tuple(sorted(set(hidden))))
+    return View(tuple(binds), tuple(links), tuple(_outermost(hidden)))   # one tmpfs hides all below
 
 
 def _inside(path: str, roots: list[str]) -> bool:
