@@ -506,14 +506,18 @@ cnn.conv2d(np.ones((1, 1, 1, 1)), np.ones((1, 1, 300, 300)), None, 1, 600)   # ~
 '''
 
 # Each question's child imports mlp anew: a question that finds what an earlier one left (a
-# POSIX message queue, a folder in /tmp made unreadable) fails its import, so its points show it.
+# POSIX message queue, a SysV segment, a folder in /tmp made unreadable) fails its import, so its
+# points show it.
 STATE_ACROSS_QUESTIONS = '''
 import ctypes
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mq_open.restype = ctypes.c_int
 _QUEUE, _FOLDER = b"/" + _THREAT["token"].encode(), "/tmp/" + _THREAT["token"]
-_found = _libc.mq_open(_QUEUE, 2) >= 0 or _os.path.lexists(_FOLDER)    # O_RDWR
+_KEY = int(_THREAT["token"][-6:], 16)
+_found = (_libc.mq_open(_QUEUE, 2) >= 0 or _os.path.lexists(_FOLDER)     # O_RDWR
+          or _libc.shmget(_KEY, 4096, 0o600) >= 0)
 _libc.mq_open(_QUEUE, 2 | 0o100, 0o600, None)                          # O_CREAT
+_libc.shmget(_KEY, 4096, 0o1000 | 0o600)                               # IPC_CREAT
 _os.makedirs(_FOLDER + "/inner", exist_ok=True)
 open(_FOLDER + "/inner/left", "w").close()
 _os.chmod(_FOLDER + "/inner", 0)
@@ -603,7 +607,7 @@ THREATS = [
     Threat("network", "mlp", at_call={"log_softmax": NETWORK}),
     Threat("read_secrets", "vae", at_call={"reparameterize": READ_SECRETS}),
     Threat("kill_parent", "gan", at_call={"generator_loss_saturating": KILL_PARENT}),
-    Threat("sysv_persistence", "training", at_import=SYSV_PERSISTENCE),
+    Threat("sysv_persistence", "training", at_import=SYSV_PERSISTENCE, touches=frozenset()),
     Threat("tmp_and_shm_filler", "cnn", at_call={"flatten": TMP_FILLER}),
     Threat("stand_in_memory_bomb", "mlp", at_call={"linear": STAND_IN_MEMORY_BOMB},
            touches=frozenset()),
