@@ -231,11 +231,15 @@ def test_failures_are_the_checks_messages(released, python, tmp_path):
 
 
 # --- the mutant corpora -------------------------------------------------------------------------
-def public_verdicts(released, python, tmp_path, corpus: Path) -> tuple[list, float]:
-    """Every mutant and correct implementation of `corpus` run through the public checks (two
-    pytest sessions side by side, each test file on the mutants of its module and on every
-    correct implementation): (mutation.Verdict per folder, seconds)."""
+def public_verdicts(released, python, tmp_path, corpus: Path,
+                    correct_only: bool = False) -> tuple[list, float]:
+    """Every mutant and correct implementation of `corpus` (only the correct ones with
+    `correct_only`) run through the public checks (two pytest sessions side by side, each test
+    file on the mutants of its module and on every correct implementation):
+    (mutation.Verdict per folder, seconds)."""
     built = mutation.build(tmp_path / "folders", corpus)
+    if correct_only:
+        built = {path: verdict for path, verdict in built.items() if verdict[1] is None}
     results, runs = tmp_path / "results.jsonl", []
     plugin = tmp_path / "plugin"
     plugin.mkdir()
@@ -300,12 +304,13 @@ def test_public_mutation_score_on_the_kit_corpus(released, python, tmp_path, cap
     assert [(v.id, v.wrong_hints) for v in mutants if v.wrong_hints] == []
 
 
-@pytest.mark.skipif(not os.environ.get("DLEXAM_HELDOUT"),
-                    reason="measures the held-out corpus (several minutes): DLEXAM_HELDOUT=1")
-def test_public_mutation_score_on_the_heldout_corpus(released, python, tmp_path, capsys):
-    """A measure, never a target: the public checks are not tuned to these mutants. Every
-    correct implementation (styles and fairness cases) must pass every check."""
-    verdicts, seconds = public_verdicts(released, python, tmp_path, ROOT / "tests" / "heldout")
-    with capsys.disabled():
-        print("\n" + report("held-out", verdicts, seconds))
-    assert [v.id for v in verdicts if v.question is None and v.lost] == []
+def test_every_heldout_correct_implementation_passes_every_public_check(released, python,
+                                                                       tmp_path):
+    """The held-out styles and fairness cases (prints, torch in docstrings, unused imports,
+    graphlib, slow loops, ...), written without the kit: a correct program never fails a public
+    check. Their mutants are measured, not tested (scripts/public_mutants.py): the public checks
+    are not tuned to them."""
+    verdicts, _ = public_verdicts(released, python, tmp_path, ROOT / "tests" / "heldout",
+                                  correct_only=True)
+    assert len(verdicts) >= 30
+    assert {v.id: sorted(v.lost) for v in verdicts if v.lost} == {}
