@@ -65,7 +65,7 @@ def run_public_checks(folder: Path, part: int | None, console: Console) -> int:
     console.print(f"{escape(str(folder))} has no tests/support/: checking it with this kit's")
     with tempfile.TemporaryDirectory(prefix="dlexam-check-") as scratch:
         copy = Path(scratch)
-        files, _ = bundle.bundle_files(rubric_module.load())
+        files = bundle.bundle_files(rubric_module.load())
         for name, text in files.items():
             if name.startswith("tests/support/") or name in ("conftest.py", "points.json",
                                                              "pytest.ini"):

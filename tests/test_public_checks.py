@@ -312,5 +312,5 @@ def test_every_heldout_correct_implementation_passes_every_public_check(released
     are not tuned to them."""
     verdicts, _ = public_verdicts(released, python, tmp_path, ROOT / "tests" / "heldout",
                                   correct_only=True)
-    assert len(verdicts) >= 30
+    assert len(verdicts) >= 18   # 4 styles and 14 fairness cases
     assert {v.id: sorted(v.lost) for v in verdicts if v.lost} == {}
