@@ -39,7 +39,7 @@ def main() -> None:
             raise SystemExit("dlexam release failed")
         python = isolated_venv(tmp / "venv", numpy, torch, pytest)
         verdicts, seconds = public_verdicts(tmp / "bundle", python, tmp, args.corpus.resolve())
-    print(report(args.corpus.name, verdicts, seconds))
+    print(report("kit" if args.corpus.name == "corpus" else args.corpus.name, verdicts, seconds))
 
 
 if __name__ == "__main__":
