@@ -10,7 +10,7 @@ plain pytest on the public tests, per submission, the way a naive autograder wor
   folder (nothing cached but what a fresh install ships); and the same with the reference store
   in place, as the otter/Gradescope zip ships it;
 - class of N: wall time of grading N copies of the examples (correct, partial, skeleton in
-  turn), divided by N;
+  turn), divided by N, with the reference store in place (as every run after the first has it);
 - hostile class: the same class with 5 of its submissions replaced by ones whose every function
   sleeps just under the per-call limit; bounded by the question and submission budgets;
 - chatty class: the same class with every correct copy printing 10 KB at each call of each
@@ -127,13 +127,14 @@ for _chatter_name, _chatter_function in list(globals().items()):
 
 
 def stand_in_cost(roster: Path, count: int) -> tuple[int, float, float]:
-    """(stand-in requests, seconds the grader spent answering them, seconds of grading) for the
-    first `count` submissions of `roster`, graded in this process by one Grader."""
-    from autograder import standins
+    """(stand-in requests, seconds the grader spent waiting for their answers, seconds of
+    grading) for the first `count` submissions of `roster`, graded in this process by one
+    Grader; an answer's time is its round trip to the stand-in worker, computing included."""
     from autograder.grading import Grader
+    from autograder.isolation.stand_in_worker import StandInWorker
 
     spent = [0, 0.0]
-    answer = standins.answer
+    answer = StandInWorker.answer
 
     def timed_answer(*args, **kwargs):
         started = time.perf_counter()
@@ -143,14 +144,14 @@ def stand_in_cost(roster: Path, count: int) -> tuple[int, float, float]:
             spent[0] += 1
             spent[1] += time.perf_counter() - started
 
-    standins.answer = timed_answer
+    StandInWorker.answer = timed_answer
     try:
         with Grader() as grader:
             started = time.perf_counter()
             grader.grade(sorted(roster.iterdir())[:count])
             return spent[0], spent[1], time.perf_counter() - started
     finally:
-        standins.answer = answer
+        StandInWorker.answer = answer
 
 
 def write_sleeper(folder: Path, seconds: float = 9.5) -> None:
@@ -215,12 +216,14 @@ def main() -> None:
         timed(dlexam + [str(EXAMPLES[0]), "--results", str(tmp / "r0")], ROOT,
               {"DLEXAM_REFERENCES": str(store)})
         cold_stored = cold_runs(dlexam, tmp, args.cold_runs, store=store)
+        stored = {"DLEXAM_REFERENCES": str(store)}
         total, peak = timed(dlexam + jobs + [str(make_class(tmp, args.n)), "--results",
-                                             str(tmp / "r2")], ROOT, sample=True)
+                                             str(tmp / "r2")], ROOT, stored, sample=True)
         hostile, _ = timed(dlexam + jobs + [str(make_class(tmp, args.n, HOSTILE)), "--results",
-                                            str(tmp / "r3")], ROOT)
+                                            str(tmp / "r3")], ROOT, stored)
         chatty, _ = timed(dlexam + jobs + [str(make_class(tmp, args.n, chatty=True)), "--results",
-                                           str(tmp / "r4")], ROOT)
+                                           str(tmp / "r4")], ROOT, stored)
+        os.environ.update(stored)
         requests, answering, grading = stand_in_cost(tmp / "class", STAND_IN_SAMPLE)
     per = total / args.n
     print(f"machine: {os.cpu_count()} cores; jobs: {args.jobs or 'default'}")
@@ -236,7 +239,7 @@ def main() -> None:
     print(f"class of {args.n} whose correct copies print 10 KB per call: {chatty:.1f} s "
           f"({chatty / total:.2f} x the clean class)")
     print(f"stand-ins over {STAND_IN_SAMPLE} submissions graded in one process: {requests} "
-          f"requests answered in {answering:.2f} s of {grading:.1f} s grading "
+          f"requests, answered in {answering:.2f} s of {grading:.1f} s grading "
           f"({100 * answering / grading:.1f}%)")
     print(f"peak memory of the class run (PSS of the process tree): {peak / 1024:.0f} MiB")
 
