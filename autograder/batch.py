@@ -218,9 +218,10 @@ def grade_entries(entries: list[Entry], track: str, jobs: int, results_dir: Path
 
     `on_progress(done, total)` is called after each submission, kept ones included.
     """
-    if clashes(entries):
+    clashing = clashes(entries)
+    if clashing:
         raise ValueError("paths that would share one result file: " + "; ".join(
-            " and ".join(str(e.path) for e in group) for group in clashes(entries)))
+            " and ".join(str(e.path) for e in group) for group in clashing))
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     by_path = {str(e.path): e for e in entries}

@@ -226,9 +226,10 @@ def cmd_grade(args, console: Console) -> int:
     limits = Limits(call_seconds=args.call_seconds, question_seconds=args.question_seconds,
                     submission_seconds=args.submission_seconds)
     isolate = not args.unsafe_no_sandbox
-    if isolate and why_not_isolated():
+    refused = why_not_isolated() if isolate else None
+    if refused:
         console.print(f"[red]This machine cannot sandbox student code: "
-                      f"{escape(why_not_isolated())}.[/red]\nSee the README's sandbox section; "
+                      f"{escape(refused)}.[/red]\nSee the README's sandbox section; "
                       "--unsafe-no-sandbox grades anyway, without namespaces.", soft_wrap=True)
         return 2
     entries = batch.survey(paths, args.track, limits=limits, isolate=isolate)

@@ -287,31 +287,31 @@ class GradingPlugin:
             pyfuncitem.obj(**args)
         except (Mismatch, StudentCodeError) as error:
             used = sorted(handle.used_stand_ins)
-            if not used or getattr(error, "kind", "") != "raised":
-                if used:
-                    self._notes[pyfuncitem.nodeid] = (
-                        f"graded with the kit's own {_names(used)} in place of yours "
-                        f"({_belong(self.rubric, used)}, graded there)")
-                raise
-            handle.start_test(question, use_stand_ins=False)
-            try:
-                pyfuncitem.obj(**args)
-            except (Mismatch, StudentCodeError):
-                handle.start_test(question)
-                self._notes[pyfuncitem.nodeid] = (
-                    f"graded with the kit's own {_names(used)} in place of yours "
-                    f"({_belong(self.rubric, used)}): your code raised with it, and failed "
-                    f"with yours too")
-                raise
-            self._notes[pyfuncitem.nodeid] = (
-                f"passed with your own {_names(used)} (your code raised with the kit's)")
-        else:
-            used = sorted(handle.used_stand_ins)
-            if used:
-                self._notes[pyfuncitem.nodeid] = (
-                    f"graded with the kit's own {_names(used)} in place of yours "
-                    f"({_belong(self.rubric, used)}, graded there)")
+            if used and getattr(error, "kind", "") == "raised":
+                self._rerun_with_own_functions(pyfuncitem, handle, question, args, used)
+                return True
+            self._note_stand_ins(pyfuncitem, used, "graded there")
+            raise
+        self._note_stand_ins(pyfuncitem, sorted(handle.used_stand_ins), "graded there")
         return True
+
+    def _rerun_with_own_functions(self, pyfuncitem, handle, question, args, used) -> None:
+        handle.start_test(question, use_stand_ins=False)
+        try:
+            pyfuncitem.obj(**args)
+        except (Mismatch, StudentCodeError):
+            handle.start_test(question)
+            self._note_stand_ins(pyfuncitem, used, "your code raised with it, and failed with "
+                                                   "yours too")
+            raise
+        self._notes[pyfuncitem.nodeid] = (
+            f"passed with your own {_names(used)} (your code raised with the kit's)")
+
+    def _note_stand_ins(self, pyfuncitem, used: list[str], outcome: str) -> None:
+        if used:
+            self._notes[pyfuncitem.nodeid] = (
+                f"graded with the kit's own {_names(used)} in place of yours "
+                f"({_belong(self.rubric, used)}, {outcome})")
 
     # --- results ----------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)

@@ -74,7 +74,7 @@ def run_keeper(spec: dict, control: socket.socket, view: filesystem.View) -> Non
             _report_sandbox_error(control, error)
         try:
             codec.send(control, {"ready": True})
-            Init(spec, control).serve()
+            Init(spec, control, view).serve()
         finally:
             os._exit(0)
     control.close()
@@ -159,8 +159,8 @@ class Init:
     """The init's service: a child per question, output relayed, everything cleaned after each
     question (see the module docstring)."""
 
-    def __init__(self, spec: dict, control: socket.socket):
-        self.spec, self.control = spec, control
+    def __init__(self, spec: dict, control: socket.socket, view: filesystem.View):
+        self.spec, self.control, self.view = spec, control, view
         self.limits = spec["limits"]
         self.selector = selectors.DefaultSelector()
         self.selector.register(control, selectors.EVENT_READ)
@@ -248,8 +248,8 @@ class Init:
         self.child = self.output = None
         self.reap(wait=self.spec["isolate"])
         if self.spec["isolate"]:
-            for folder in ("/tmp", "/dev/shm"):
-                _empty(folder)
+            for folder in filesystem.SCRATCH:
+                _empty(folder, self.view.kept_in(folder))
             _remove_ipc_objects()
 
     def reap(self, wait: bool = False) -> None:
@@ -270,24 +270,15 @@ def _signal_all(sig: int) -> None:
         pass
 
 
-def _empty(folder: str) -> None:
-    """Remove what the question's code left in `folder`, except the read-only binds of the
-    view that live under it (a virtual environment under /tmp) and the folders leading to them."""
-    bound = [point for point in _mount_points() if point.startswith(folder + "/")]
-    keep = {point[len(folder) + 1:].split("/")[0] for point in bound}
-    top = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        _empty_folder(top, keep)
-    finally:
-        os.close(top)
+MAX_CLEAN_STEPS = 1_000_000   # files and folders one clean-up removes at most
 
 
-def _empty_folder(top: int, keep: set[str] = frozenset()) -> None:
-    """Remove everything in the open folder `top` but the names in `keep`, however deep and
-    whatever its modes: everything in it belongs to this uid, which may give a folder made
-    unreadable (chmod 000) its rights back. One descriptor at a time, walking down by name and
-    up by "..", so no depth exhausts descriptors, path length or the stack."""
-    fd, depth = os.dup(top), 0
+def _empty(folder: str, keep: frozenset[str] = frozenset()) -> None:
+    """Remove everything in `folder` but the names in `keep`, however deep and whatever its
+    modes: everything in it belongs to this uid, which may give a folder made unreadable
+    (chmod 000) its rights back. One descriptor at a time, walking down by name and up by "..",
+    so no depth exhausts descriptors, path length or the stack."""
+    fd, depth = os.open(folder, os.O_RDONLY | os.O_DIRECTORY), 0
     try:
         for _ in range(MAX_CLEAN_STEPS):
             with os.scandir(fd) as entries:
@@ -314,15 +305,6 @@ def _empty_folder(top: int, keep: set[str] = frozenset()) -> None:
         pass   # what is left stays in this submission's box, and dies with it
     finally:
         os.close(fd)
-
-
-MAX_CLEAN_STEPS = 1_000_000   # files and folders one clean-up removes at most
-
-
-def _mount_points() -> list[str]:
-    """The mount points of this mount namespace (the fifth field of /proc/self/mountinfo)."""
-    with open("/proc/self/mountinfo") as mounts:
-        return [line.split()[4].replace("\\040", " ") for line in mounts]
 
 
 def _remove_ipc_objects() -> None:

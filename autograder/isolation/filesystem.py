@@ -30,6 +30,7 @@ SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime")
 DEVICES = ("null", "zero", "full", "random", "urandom")
 KIT_PACKAGE = Path(__file__).resolve().parents[1]
 SUBMISSION = "/submission"
+SCRATCH = ("/tmp", "/dev/shm")   # a child's private tmpfs folders, emptied after each question
 TMP_INODES = 65536   # files and folders in a child's /tmp (and /dev/shm): bounds the clean-up
 PRIVATE = ("/", "/tmp", "/dev", "/dev/shm", "/proc", SUBMISSION)   # never bound from the host
 
@@ -40,6 +41,12 @@ class View:
     binds: tuple[str, ...]
     links: tuple[tuple[str, str], ...]     # (path, what the link points to)
     hidden: tuple[str, ...]
+
+    def kept_in(self, folder: str) -> frozenset[str]:
+        """Names in `folder` that lead to a bind of this view (a virtual environment under
+        /tmp): the clean-up after a question leaves them."""
+        return frozenset(path[len(folder) + 1:].split("/")[0] for path in self.binds
+                         if path.startswith(folder + "/"))
 
 
 def python_view(hide: tuple[str, ...] = (), torch_visible: bool = True) -> View:
@@ -92,7 +99,7 @@ def build_root(view: View, mountpoint: str, submission: str, tmp_bytes: int) -> 
     root = mountpoint.rstrip("/")
     # The private /tmp and /dev/shm first: an interpreter or a virtual environment that lives
     # under /tmp (a CI checkout) is then bound inside the child's own /tmp, read-only.
-    for scratch in ("/tmp", "/dev/shm"):
+    for scratch in SCRATCH:
         os.makedirs(root + scratch)
         ns.mount("tmpfs", root + scratch, "tmpfs", ns.MS_NOSUID | ns.MS_NODEV,
                  f"size={tmp_bytes},nr_inodes={TMP_INODES},mode=1777")

@@ -173,7 +173,9 @@ class WarmParent:
     def __init__(self, limits: Limits = Limits(), flavour: str = "torch", isolate: bool = True,
                  hide: tuple[str, ...] = (), answers: StandInWorker | None = None):
         self.limits, self.flavour, self.isolate = limits, flavour, isolate
-        # Where its children's stand-in requests are computed (the Sandbox shares one).
+        # Where its children's stand-in requests are computed: the Sandbox's, shared by both
+        # flavours, or one of its own.
+        self._owns_answers = answers is None
         self.answers = answers or StandInWorker(limits.data_bytes)
         self._scratch = tempfile.TemporaryDirectory(prefix="dlexam-child-")   # 0700
         os.mkdir(self._mountpoint())
@@ -268,7 +270,8 @@ class WarmParent:
         if self.cgroup:
             self.cgroup.remove()
         self._scratch.cleanup()
-        self.answers.close()
+        if self._owns_answers:
+            self.answers.close()
 
     def __enter__(self):
         return self
